@@ -74,7 +74,9 @@ def _chunk_pass(
     w_inter = torch.exp(log_inter - m_comb)[..., None]
     num = w @ vc + w_inter * (qc @ C_prev)
     den = w.sum(-1) + w_inter[..., 0] * (qc @ n_prev[..., None])[..., 0]
-    h = num / (torch.maximum(den.abs(), torch.exp(-m_comb)) + eps)[..., None]
+    # One reciprocal on the small normaliser tensor, then a multiply: a division of the
+    # large tensor costs a division and a negation in the backward too.
+    h = num * (torch.maximum(den.abs(), torch.exp(-m_comb)) + eps).reciprocal()[..., None]
     return h.reshape(B, H, S, Dv), MLSTMState(C, n, m)
 
 

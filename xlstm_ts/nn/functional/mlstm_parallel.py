@@ -58,7 +58,9 @@ def mlstm_parallel(
     w_init = torch.exp(log_init - m)[..., None]  # (B, H, S, 1)
     num = w @ v + w_init * (q @ C0)
     den = w.sum(-1) + w_init[..., 0] * (q @ n0[..., None])[..., 0]
-    h = num / (torch.maximum(den.abs(), torch.exp(-m)) + eps)[..., None]
+    # One reciprocal on the small normaliser tensor, then a multiply: a division of the
+    # large tensor costs a division and a negation in the backward too.
+    h = num * (torch.maximum(den.abs(), torch.exp(-m)) + eps).reciprocal()[..., None]
 
     # Final state: the last row of the same weights, applied to keys instead of queries.
     m_S = m[..., -1]

@@ -50,7 +50,9 @@ def mlstm_step(
     n = f_w[..., None] * n + i_w[..., None] * k_t
     num = (q_t[..., None, :] @ C)[..., 0, :]
     den = (q_t * n).sum(-1)
-    h = num / (torch.maximum(den.abs(), torch.exp(-m_new)) + eps)[..., None]
+    # One reciprocal on the small normaliser tensor, then a multiply: a division of the
+    # large tensor costs a division and a negation in the backward too.
+    h = num * (torch.maximum(den.abs(), torch.exp(-m_new)) + eps).reciprocal()[..., None]
     return h.to(out_dtype), MLSTMState(C, n, m_new)
 
 

@@ -71,39 +71,44 @@ class _SLSTMSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xg, R, h0, c0, n0, m0):
         # xg: (S, NH, B, 4*DH) input pre-activations with the bias added; R: (NH, DH, 4*DH);
-        # states (NH, B, DH).
+        # states (NH, B, DH). The loop does only what the recurrence needs; everything the
+        # backward can derive afterwards (branch masks, sigmoid(-f)) is computed vectorised.
         S, NH, B, G = xg.shape
         DH = G // 4
         shape = (S, NH, B, DH)
-        H = xg.new_empty((S + 1, NH, B, DH))
-        Cs = xg.new_empty((S + 1, NH, B, DH))
-        Ns = xg.new_empty((S + 1, NH, B, DH))
-        I_w, F_w, Z, O, SNF = (xg.new_empty(shape) for _ in range(5))
-        I_wins = torch.empty(shape, dtype=torch.bool, device=xg.device)
+        PRE = xg.new_empty((S, NH, B, 4, DH))
+        H, Cs, Ns = (xg.new_empty((S + 1, NH, B, DH)) for _ in range(3))
+        M, I_w, F_w, Z, O = (xg.new_empty(shape) for _ in range(5))
         H[0], Cs[0], Ns[0] = h0, c0, n0
         m = m0
         for t in range(S):
-            pre = torch.baddbmm(xg[t], H[t], R).view(NH, B, 4, DH)
+            pre = torch.baddbmm(xg[t], H[t], R, out=PRE[t].view(NH, B, G)).view(NH, B, 4, DH)
             i_t, f_t, z_t, o_t = pre.unbind(2)
             lfm = F.logsigmoid(f_t).add_(m)
-            m = torch.maximum(i_t, lfm)
-            torch.ge(i_t, lfm, out=I_wins[t])
+            m = torch.maximum(i_t, lfm, out=M[t])
             torch.exp(i_t - m, out=I_w[t])
             torch.exp(lfm.sub_(m), out=F_w[t])
             torch.tanh(z_t, out=Z[t])
             torch.sigmoid(o_t, out=O[t])
-            torch.sigmoid(f_t.neg(), out=SNF[t])
             torch.addcmul(F_w[t] * Cs[t], I_w[t], Z[t], out=Cs[t + 1])
             torch.addcmul(I_w[t], F_w[t], Ns[t], out=Ns[t + 1])
             torch.div(O[t] * Cs[t + 1], Ns[t + 1], out=H[t + 1])
-        ctx.save_for_backward(R, H, Cs, Ns, I_w, F_w, Z, O, SNF, I_wins)
-        return H[1:], Cs[S], Ns[S], m
+        ctx.save_for_backward(R, PRE, H, Cs, Ns, M, I_w, F_w, Z, O)
+        return H[1:], Cs[S], Ns[S], M[S - 1]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dH, dcS, dnS, dmS):
-        R, H, Cs, Ns, I_w, F_w, Z, O, SNF, I_wins = ctx.saved_tensors
+        R, PRE, H, Cs, Ns, M, I_w, F_w, Z, O = ctx.saved_tensors
         S, NH, B, DH = dH.shape
+        # Vectorised prologue: m = max(i~, lf + m') picked i~ exactly where m == i~ (max returns
+        # one of its arguments bit for bit); per-step factors of the gate derivatives.
+        i_wins = (M == PRE[:, :, :, 0]).to(dH.dtype)
+        f_wins = 1 - i_wins
+        snf = torch.sigmoid(-PRE[:, :, :, 1])
+        inv_n = Ns[1:].reciprocal()
+        k_o = Cs[1:] * O * (1 - O)  # dh_n -> d(o~)
+        k_z = I_w * (1 - Z * Z)  # dc -> d(z~)
         dpre_all = dH.new_empty((S, NH, B, 4, DH))
         Rt = R.transpose(1, 2)  # (NH, 4*DH, DH)
         dh_rec = torch.zeros_like(dH[0])
@@ -112,25 +117,19 @@ class _SLSTMSequence(torch.autograd.Function):
         dm = dmS.clone() if dmS is not None else torch.zeros_like(dH[0])
         for t in range(S - 1, -1, -1):
             dpre = dpre_all[t]
-            dh = dH[t] + dh_rec
-            inv_n = Ns[t + 1].reciprocal()
-            dh_n = dh * inv_n
-            # h = o * c / n
-            torch.mul(dh_n * Cs[t + 1], O[t] * (1 - O[t]), out=dpre[:, :, 3])
+            dh_n = (dH[t] + dh_rec).mul_(inv_n[t])
+            torch.mul(dh_n, k_o[t], out=dpre[:, :, 3])  # h = o c / n
             dc = torch.addcmul(dc, dh_n, O[t])
-            dn = dn - dh_n * H[t + 1]
-            # c = f c' + i z ;  n = f n' + i
-            torch.mul(dc * I_w[t], 1 - Z[t] * Z[t], out=dpre[:, :, 2])
-            g_i = torch.addcmul(dn, dc, Z[t]).mul_(I_w[t])  # d(i~) through i = exp(i~ - m)
-            g_f = torch.addcmul(dc * Cs[t], dn, Ns[t]).mul_(F_w[t])  # d(lf + m') through f
+            dn = torch.addcmul(dn, dh_n, H[t + 1], value=-1)
+            torch.mul(dc, k_z[t], out=dpre[:, :, 2])  # c = f c' + i z
+            g_i = torch.addcmul(dn, dc, Z[t]).mul_(I_w[t])  # through i = exp(i~ - m)
+            g_f = torch.addcmul(dc * Cs[t], dn, Ns[t]).mul_(F_w[t])  # through f = exp(lf + m' - m)
             dc = dc * F_w[t]
             dn = dn * F_w[t]
-            # m = max(i~, lf + m'): its gradient goes to the winning branch.
-            dm = dm - g_i - g_f
-            win = I_wins[t]
-            torch.where(win, g_i + dm, g_i, out=dpre[:, :, 0])
-            dm = torch.where(win, g_f, g_f + dm)  # d(lf + m') = d(m') = d(lf)
-            torch.mul(dm, SNF[t], out=dpre[:, :, 1])
+            dm = dm - g_i - g_f  # m enters both exponentials; its gradient goes to the winner
+            torch.addcmul(g_i, dm, i_wins[t], out=dpre[:, :, 0])
+            dm = torch.addcmul(g_f, dm, f_wins[t])  # d(lf + m') = d(m') = d(lf)
+            torch.mul(dm, snf[t], out=dpre[:, :, 1])
             dh_rec = torch.bmm(dpre.view(NH, B, 4 * DH), Rt)
         # dR = sum_t h_{t-1}^T dpre_t, in one matmul over all steps.
         h_prev = H[:-1].permute(1, 3, 0, 2).reshape(NH, DH, S * B)
