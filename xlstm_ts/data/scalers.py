@@ -1,0 +1,305 @@
+"""Per-channel scalers with the scikit-learn transformer API, and a per-series wrapper.
+
+Every method is an affine map ``z = (x - center) / scale`` per channel, so all fitted
+state is two arrays. That makes the state trivial to save with safetensors (no pickle,
+no private scikit-learn attributes that change between versions) and to apply to
+windows of any shape ``(..., C)``.
+
+=========== ================= =====================================================
+method      center            scale
+=========== ================= =====================================================
+standard    mean              population std (``ddof=0``, like ``StandardScaler``)
+robust      median            IQR = q75 - q25 (``RobustScaler`` defaults)
+minmax      min               max - min (maps the fit range to [0, 1])
+none        0                 1
+=========== ================= =====================================================
+
+A scale of (nearly) zero, i.e. a constant channel, is replaced by 1, as scikit-learn
+does, so constant series never divide by zero or produce NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_array, check_is_fitted
+
+__all__ = ["SCALER_METHODS", "ChannelScaler", "PerSeriesScaler", "make_scaler"]
+
+SCALER_METHODS: tuple[str, ...] = ("standard", "robust", "minmax", "none")
+_STATE_VERSION = 1
+
+
+def _check_method(method: str) -> str:
+    if method not in SCALER_METHODS:
+        raise ValueError(f"unknown scaler {method!r}; choose one of {SCALER_METHODS}")
+    return method
+
+
+class ChannelScaler(TransformerMixin, BaseEstimator):
+    """Scale each column of a (T, C) array: ``(x - center_) / scale_``.
+
+    Parameters
+    ----------
+    method
+        ``"standard"``, ``"robust"``, ``"minmax"`` or ``"none"`` (see the module docs).
+
+    Attributes
+    ----------
+    center_, scale_ : numpy.ndarray of shape (C,)
+        Fitted statistics (float64); ``scale_`` is 1 for constant channels.
+    n_features_in_ : int
+        Number of channels seen in ``fit``.
+    """
+
+    def __init__(self, method: str = "standard") -> None:
+        self.method = method
+
+    def fit(self, X: np.ndarray, y: object = None) -> ChannelScaler:
+        """Compute per-channel center and scale from ``X`` (T, C); NaN/inf rejected."""
+        method = _check_method(self.method)
+        X = check_array(X, dtype=np.float64)  # rejects NaN/inf: fit on clean data only
+        if method == "standard":
+            center, scale = X.mean(axis=0), X.std(axis=0)
+        elif method == "robust":
+            q25, median, q75 = np.percentile(X, [25.0, 50.0, 75.0], axis=0)
+            center, scale = median, q75 - q25
+        elif method == "minmax":
+            low = X.min(axis=0)
+            center, scale = low, X.max(axis=0) - low
+        else:
+            center, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.center_ = center
+        self.scale_ = _safe_scale(scale, center, X.shape[0])
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Scale ``X`` (T, C); float32 input stays float32."""
+        check_is_fitted(self)
+        X = self._check(X)
+        return ((X - self.center_) / self.scale_).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """Undo :meth:`transform`."""
+        check_is_fitted(self)
+        X = self._check(X)
+        return (X * self.scale_ + self.center_).astype(X.dtype, copy=False)
+
+    def _check(self, X: np.ndarray) -> np.ndarray:
+        # NaN passes through (e.g. masked steps); only the shape must match the fit.
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"expected a 2D array (T, C), got shape {X.shape}")
+        X = X.astype(_float_dtype(X), copy=False)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} channels but the scaler was fitted on {self.n_features_in_}"
+            )
+        return X
+
+
+def _safe_scale(scale: np.ndarray, center: np.ndarray, n_rows: int) -> np.ndarray:
+    """Replace zero scales by 1.
+
+    "Zero" allows for the rounding error of a mean over ``n_rows`` values (the bound
+    scikit-learn uses to detect constant features), so a constant channel of large
+    values is caught even when its computed std is a few ulps instead of 0.
+    """
+    tiny = n_rows * np.finfo(np.float64).eps * np.abs(center)
+    return np.where(scale > tiny, scale, 1.0)
+
+
+def make_scaler(name: str = "standard") -> ChannelScaler:
+    """Create an unfitted :class:`ChannelScaler` by name (``SCALER_METHODS``)."""
+    return ChannelScaler(method=_check_method(name))
+
+
+class PerSeriesScaler(BaseEstimator):
+    """One :class:`ChannelScaler` per series, fitted on each series' training span only.
+
+    Parameters
+    ----------
+    method
+        Scaler method for every series (``SCALER_METHODS``).
+
+    Attributes
+    ----------
+    center_, scale_ : numpy.ndarray of shape (n_series, C)
+        Stacked statistics; row ``i`` belongs to series ``i``.
+    ids_ : list of str
+        Series ids, so that series can also be addressed by ``unique_id``.
+
+    Notes
+    -----
+    The fitted state is ``state_dict()``: a dict of numpy arrays (safetensors-ready)
+    and a JSON-able metadata dict.
+
+    Examples
+    --------
+    >>> scaler = PerSeriesScaler("standard").fit([train_and_test], spans=[(0, n_train)])
+    >>> z = scaler.transform(window, series=0)          # any (..., C) array
+    >>> x = scaler.inverse_transform_batch(z_batch, series_idx)  # (B, ..., C)
+    """
+
+    def __init__(self, method: str = "standard") -> None:
+        self.method = method
+
+    def fit(
+        self,
+        series: Sequence[np.ndarray],
+        spans: Sequence[tuple[int, int]] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> PerSeriesScaler:
+        """Fit one scaler per series on ``series[i][start:end]``.
+
+        Parameters
+        ----------
+        series
+            One (T_i, C) array per series (same C for all).
+        spans
+            Training span ``(start, end)`` of each series (rows); default the whole
+            series. Pass the training borders so that no validation/test value leaks.
+        ids
+            Series ids (default ``"0"``, ``"1"``, ...).
+        """
+        _check_method(self.method)
+        if len(series) == 0:
+            raise ValueError("PerSeriesScaler.fit needs at least one series")
+        spans = list(spans) if spans is not None else [(0, len(s)) for s in series]
+        if len(spans) != len(series):
+            raise ValueError(f"got {len(spans)} spans for {len(series)} series")
+        ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(series))]
+        if len(ids) != len(series):
+            raise ValueError(f"got {len(ids)} ids for {len(series)} series")
+        centers, scales = [], []
+        template = make_scaler(self.method)
+        for i, (arr, (start, end)) in enumerate(zip(series, spans, strict=True)):
+            arr = np.asarray(arr)
+            arr = arr[:, None] if arr.ndim == 1 else arr
+            if not 0 <= start < end <= len(arr):
+                raise ValueError(
+                    f"training span ({start}, {end}) of series {ids[i]!r} is empty or outside "
+                    f"its {len(arr)} rows"
+                )
+            fitted = clone(template).fit(arr[start:end])
+            centers.append(fitted.center_)
+            scales.append(fitted.scale_)
+        widths = {len(c) for c in centers}
+        if len(widths) != 1:
+            raise ValueError(f"all series must have the same number of channels, got {widths}")
+        self.center_ = np.stack(centers)
+        self.scale_ = np.stack(scales)
+        self.ids_ = ids
+        return self
+
+    # ------------------------------------------------------------------ one series
+
+    def _row(self, series: int | str) -> int:
+        check_is_fitted(self)
+        if isinstance(series, str):
+            try:
+                return self.ids_.index(series)
+            except ValueError:
+                raise KeyError(f"no scaler fitted for series {series!r}") from None
+        if not -len(self.ids_) <= int(series) < len(self.ids_):
+            raise IndexError(f"series index {series} out of range for {len(self.ids_)} series")
+        return int(series)
+
+    def transform(self, x: np.ndarray, series: int | str) -> np.ndarray:
+        """Scale an array ``(..., C)`` of one series (index or ``unique_id``)."""
+        i = self._row(series)
+        x = np.asarray(x)
+        return ((x - self.center_[i]) / self.scale_[i]).astype(_float_dtype(x), copy=False)
+
+    def inverse_transform(self, x: np.ndarray, series: int | str) -> np.ndarray:
+        """Undo :meth:`transform` for one series."""
+        i = self._row(series)
+        x = np.asarray(x)
+        return (x * self.scale_[i] + self.center_[i]).astype(_float_dtype(x), copy=False)
+
+    # ------------------------------------------------------------------ batches
+
+    def _gather(self, x: np.ndarray, series_idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        check_is_fitted(self)
+        idx = np.asarray(series_idx, dtype=np.int64)
+        x = np.asarray(x)
+        if idx.shape != x.shape[:1]:
+            raise ValueError(
+                f"series_idx {idx.shape} must have one entry per batch row {x.shape[:1]}"
+            )
+        # (B, C) statistics broadcast over the middle axes of (B, ..., C).
+        shape = (len(idx),) + (1,) * (x.ndim - 2) + (self.center_.shape[1],)
+        return x, self.center_[idx].reshape(shape), self.scale_[idx].reshape(shape)
+
+    def transform_batch(self, x: np.ndarray, series_idx: np.ndarray) -> np.ndarray:
+        """Scale a batch ``(B, ..., C)`` whose row ``b`` belongs to ``series_idx[b]``."""
+        x, center, scale = self._gather(x, series_idx)
+        return ((x - center) / scale).astype(_float_dtype(x), copy=False)
+
+    def inverse_transform_batch(self, x: np.ndarray, series_idx: np.ndarray) -> np.ndarray:
+        """Undo :meth:`transform_batch` (e.g. on model outputs before building frames)."""
+        x, center, scale = self._gather(x, series_idx)
+        return (x * scale + center).astype(_float_dtype(x), copy=False)
+
+    def transform_series(self, series: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Scale whole series (list aligned with ``fit``), keeping their float dtype."""
+        if len(series) != len(self.ids_):
+            raise ValueError(f"got {len(series)} series, the scaler has {len(self.ids_)}")
+        return [self.transform(s, i) for i, s in enumerate(series)]
+
+    # ------------------------------------------------------------------ persistence
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Fitted state as (arrays, metadata) for safetensors + JSON (no pickle).
+
+        Returns
+        -------
+        arrays
+            ``{"center": (n_series, C), "scale": (n_series, C)}`` float64.
+        metadata
+            ``{"method", "ids", "version"}``, JSON-serialisable.
+        """
+        check_is_fitted(self)
+        arrays = {"center": self.center_.copy(), "scale": self.scale_.copy()}
+        meta = {"method": self.method, "ids": list(self.ids_), "version": _STATE_VERSION}
+        return arrays, meta
+
+    def load_state_dict(
+        self, arrays: dict[str, np.ndarray], metadata: dict[str, Any]
+    ) -> PerSeriesScaler:
+        """Restore a state produced by :meth:`state_dict`; returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            Method mismatch with this instance, unknown version, inconsistent shapes.
+        """
+        if metadata.get("version") != _STATE_VERSION:
+            raise ValueError(
+                f"unsupported scaler state version {metadata.get('version')!r}; "
+                f"this version reads {_STATE_VERSION}"
+            )
+        if metadata.get("method") != self.method:
+            raise ValueError(
+                f"state was saved by a {metadata.get('method')!r} scaler, this one is "
+                f"{self.method!r}; create PerSeriesScaler({metadata.get('method')!r})"
+            )
+        center = np.asarray(arrays["center"], dtype=np.float64)
+        scale = np.asarray(arrays["scale"], dtype=np.float64)
+        ids = [str(i) for i in metadata["ids"]]
+        if center.shape != scale.shape or center.ndim != 2 or len(ids) != center.shape[0]:
+            raise ValueError(
+                f"inconsistent scaler state: center {center.shape}, scale {scale.shape}, "
+                f"{len(ids)} ids"
+            )
+        self.center_, self.scale_, self.ids_ = center, scale, ids
+        return self
+
+
+def _float_dtype(x: np.ndarray) -> np.dtype:
+    """Keep float32/float64 inputs as they are; integers become float64."""
+    return x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float64)

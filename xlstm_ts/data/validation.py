@@ -1,0 +1,529 @@
+"""Input validation at the public boundary of the data layer.
+
+Every check raises ``ValueError`` (bad values) or ``TypeError`` (bad types) with a
+message that names the problem, the column, the series (``unique_id``) and the time
+range where relevant, and says how to fix it. Silent repair happens only when the
+caller asked for it (``sort=True``, ``fill=...``, ``fill_missing=True``), because the
+most common complaints about forecasting toolkits are silent NaN propagation and
+surprising gap handling (see ``toolkits.md`` §3, rows 7-8).
+
+The functions work on whole columns at once (numpy/pandas vectorised) so that a panel
+of many short series is validated without a Python loop per row; loops per *series*
+happen only for series that actually need repair.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import BaseOffset
+
+FillMethod = Literal["ffill", "interpolate", "zero"]
+FILL_METHODS: tuple[str, ...] = ("ffill", "interpolate", "zero")
+
+#: The frequency of a series: a pandas offset for timestamps, ``1`` for an integer step index.
+Frequency = BaseOffset | int
+
+_MAX_LISTED = 5  # how many offending items a message lists before summarising
+
+
+def listing(items: Sequence[object]) -> str:
+    """Show at most a few items so that messages stay readable on large panels."""
+    shown = ", ".join(repr(i) for i in list(items)[:_MAX_LISTED])
+    more = len(items) - _MAX_LISTED
+    return shown + (f" (and {more} more)" if more > 0 else "")
+
+
+def time_range(ds: pd.Index) -> str:
+    """Format ``first → last`` of a time index for error messages."""
+    if len(ds) == 0:
+        return "(empty)"
+    return f"{ds[0]} → {ds[-1]}"
+
+
+def freq_name(freq: Frequency) -> str:
+    """Human-readable name of a frequency (``'h'``, ``'15min'``, ``'ME'`` or ``'1 step'``)."""
+    if isinstance(freq, BaseOffset):
+        return freq.freqstr
+    return f"{freq} step"
+
+
+# --------------------------------------------------------------------------- frames / columns
+
+
+def check_frame(df: object, name: str = "df") -> pd.DataFrame:
+    """Check that ``df`` is a non-empty DataFrame.
+
+    Raises
+    ------
+    TypeError
+        If ``df`` is not a ``pandas.DataFrame``.
+    ValueError
+        If it has no rows or no columns.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(
+            f"{name} must be a pandas DataFrame, got {type(df).__name__}; "
+            "read files with xlstm_ts.data.read_frame(path)"
+        )
+    if df.shape[0] == 0 or df.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {df.shape}); there is nothing to forecast")
+    if not df.columns.is_unique:
+        dup = df.columns[df.columns.duplicated()].unique().tolist()
+        raise ValueError(f"{name} has duplicated column names: {listing(dup)}")
+    return df
+
+
+def check_columns(
+    df: pd.DataFrame,
+    *,
+    required: Sequence[str],
+    declared: Sequence[str] = (),
+    role: dict[str, str] | None = None,
+    extra_cols: Literal["error", "ignore"] = "error",
+    name: str = "df",
+) -> None:
+    """Check that required and declared columns exist and that nothing is left unexplained.
+
+    Parameters
+    ----------
+    df
+        The frame to check.
+    required
+        Columns the caller must provide (id, time, target).
+    declared
+        Optional columns the caller named explicitly (covariates); each must exist.
+    role
+        Column -> role name ("target", "future covariate", ...) used in messages.
+    extra_cols
+        ``"error"`` (default) rejects columns that are neither required nor declared,
+        because silently ignoring a covariate the user meant to use is a known pitfall;
+        ``"ignore"`` drops them.
+    name
+        Name of the frame in messages.
+    """
+    if extra_cols not in ("error", "ignore"):
+        raise ValueError(f"extra_cols must be 'error' or 'ignore', got {extra_cols!r}")
+    role = role or {}
+    available = [str(c) for c in df.columns]
+    for group in (required, declared):
+        missing = [c for c in group if c not in df.columns]
+        if missing:
+            roles = ", ".join(f"{c!r} ({role.get(c, 'column')})" for c in missing)
+            raise ValueError(
+                f"{name} is missing column(s) {roles}; available columns: {listing(available)}"
+            )
+    wanted = list(required) + list(declared)
+    seen: set[str] = set()
+    for c in wanted:
+        if c in seen:
+            raise ValueError(
+                f"column {c!r} is used in two roles ({role.get(c, 'column')} and another); "
+                "each column may be the id, the time, a target or a covariate, not several"
+            )
+        seen.add(c)
+    extra = [c for c in df.columns if c not in seen]
+    if extra and extra_cols == "error":
+        raise ValueError(
+            f"{name} has column(s) {listing([str(c) for c in extra])} that are neither the id, "
+            "the time nor a target column; declare future-known covariates with "
+            "futr_cols=[...], drop the columns, or pass extra_cols='ignore'"
+        )
+
+
+def check_numeric(df: pd.DataFrame, cols: Sequence[str], role: str = "target") -> None:
+    """Raise ``TypeError`` naming the first column of ``cols`` that is not numeric."""
+    for c in cols:
+        dtype = df[c].dtype
+        if not pd.api.types.is_numeric_dtype(dtype):
+            hint = (
+                f"pass it as time_col={c!r} if it is the time column"
+                if pd.api.types.is_datetime64_any_dtype(dtype)
+                else "convert it with pd.to_numeric(df[col]), drop it, or, if it holds "
+                f"timestamps, pass it as time_col={c!r}"
+            )
+            raise TypeError(
+                f"{role} column {c!r} has non-numeric dtype {dtype}; {role} values must be "
+                f"numbers (int/float/bool): {hint}"
+            )
+
+
+def check_ids(ids: pd.Series, col: str) -> None:
+    """Raise ``ValueError`` if the id column has missing values."""
+    n_null = int(ids.isna().sum())
+    if n_null:
+        rows = np.flatnonzero(ids.isna().to_numpy())
+        raise ValueError(
+            f"id column {col!r} has {n_null} missing value(s) (rows {listing(rows.tolist())}); "
+            "every row must belong to a series"
+        )
+
+
+# --------------------------------------------------------------------------- time column
+
+
+def coerce_time(values: pd.Series | pd.Index, col: str) -> pd.Index:
+    """Return the time column as a ``DatetimeIndex`` or an integer step ``Index``.
+
+    Accepted: ``datetime64`` (naive or with one time zone) and integers (a plain step
+    index with frequency 1). Strings are *not* parsed here, so that the date format is
+    the caller's explicit choice.
+
+    Raises
+    ------
+    TypeError
+        Strings, floats, mixed time-zone-aware and naive timestamps, several time zones.
+    ValueError
+        Missing timestamps (NaT).
+    """
+    dtype = values.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        index = pd.DatetimeIndex(values)
+    elif pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.isna(values).any():
+            raise ValueError(f"time column {col!r} has missing values")
+        index = pd.Index(np.asarray(values, dtype=np.int64))
+    elif pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(values, skipna=True) in (
+        "datetime",
+        "datetime64",
+        "date",
+    ):
+        index = _timestamps_from_objects(values, col)
+    else:
+        raise TypeError(
+            f"time column {col!r} has dtype {dtype}; expected datetime64 timestamps "
+            f"(convert with pd.to_datetime(df[{col!r}], format=...)) or integer steps"
+        )
+    if isinstance(index, pd.DatetimeIndex) and index.hasnans:
+        rows = np.flatnonzero(index.isna())
+        raise ValueError(
+            f"time column {col!r} has {len(rows)} missing timestamp(s) (NaT) at rows "
+            f"{listing(rows.tolist())}"
+        )
+    return index
+
+
+def _timestamps_from_objects(values: pd.Series | pd.Index, col: str) -> pd.DatetimeIndex:
+    """Object columns of datetimes: pandas keeps them as objects when time zones differ."""
+    zones = pd.Series(values).dropna().map(lambda v: str(getattr(v, "tzinfo", None)))
+    aware = zones != "None"
+    if aware.any() and not aware.all():
+        first_naive = values[int(np.flatnonzero(~aware.to_numpy())[0])]
+        first_aware = values[int(np.flatnonzero(aware.to_numpy())[0])]
+        raise TypeError(
+            f"time column {col!r} mixes timezone-aware and naive timestamps "
+            f"(e.g. {first_aware} and {first_naive}); localise the naive ones with "
+            ".dt.tz_localize(...) or drop the zone with .dt.tz_localize(None)"
+        )
+    if aware.any() and zones.nunique() > 1:
+        raise TypeError(
+            f"time column {col!r} mixes several time zones ({listing(sorted(zones.unique()))}); "
+            "convert them to one zone, e.g. pd.to_datetime(df[col], utc=True)"
+        )
+    return pd.DatetimeIndex(pd.to_datetime(pd.Series(values)))
+
+
+# --------------------------------------------------------------------------- order / duplicates
+
+
+def time_ints(ds: pd.Index) -> np.ndarray:
+    """Timestamps as int64 (epoch units of the index, UTC for aware ones) for fast checks."""
+    if isinstance(ds, pd.DatetimeIndex):
+        return ds.asi8
+    return ds.to_numpy(np.int64)
+
+
+def time_values(ds: pd.Index) -> np.ndarray:
+    """Timestamps as a numpy datetime64 array (UTC for aware ones) or integer steps."""
+    if isinstance(ds, pd.DatetimeIndex):
+        return (ds.tz_convert(None) if ds.tz is not None else ds).to_numpy()
+    return ds.to_numpy(np.int64)
+
+
+def check_duplicates(codes: np.ndarray, t: np.ndarray, ds: pd.Index, uids: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the first series with a repeated timestamp."""
+    frame = pd.DataFrame({"c": codes, "t": t})
+    dup = frame.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return
+    first = int(np.flatnonzero(dup)[0])
+    uid = uids[codes[first]]
+    n_rows = int(dup.sum())
+    n_series = len(np.unique(codes[dup]))
+    raise ValueError(
+        f"duplicate timestamps: series {uid!r} has timestamp {ds[first]} more than once "
+        f"({n_rows} rows in {n_series} series are duplicates); aggregate or drop the duplicated rows first, "
+        "e.g. df.drop_duplicates([id_col, time_col]) (wide: df[~df.index.duplicated()])"
+    )
+
+
+def first_unsorted(codes: np.ndarray, t: np.ndarray) -> int | None:
+    """Position ``i`` where ``t[i + 1] < t[i]`` inside one series, or ``None`` if sorted.
+
+    ``codes``/``t`` must be grouped by series (the input order kept inside each).
+    """
+    back = (codes[1:] == codes[:-1]) & (t[1:] < t[:-1])
+    return int(np.flatnonzero(back)[0]) if back.any() else None
+
+
+def unsorted_error(i: int, codes: np.ndarray, ds: pd.Index, uids: Sequence[str]) -> ValueError:
+    """The error for the timestamp at grouped position ``i`` going backwards."""
+    return ValueError(
+        f"timestamps are not sorted: in series {uids[codes[i]]!r}, {ds[i]} is followed by the "
+        f"earlier {ds[i + 1]}; sort with df.sort_values([id_col, time_col]) or pass sort=True"
+    )
+
+
+# --------------------------------------------------------------------------- frequency
+
+
+def infer_frequency(ds: pd.Index) -> Frequency | None:
+    """Infer the frequency of one regular series; ``None`` if pandas cannot tell.
+
+    Integer step indexes have frequency ``1``. Uses ``pd.infer_freq`` (needs at least
+    three timestamps and a gap-free series).
+    """
+    if not isinstance(ds, pd.DatetimeIndex):
+        return 1
+    if ds.freq is not None:
+        return ds.freq
+    if len(ds) < 3:
+        return None
+    with warnings.catch_warnings():
+        # pandas >= 3.1 warns that infer_freq will return an offset; to_offset takes both.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message=".*infer_freq.*")
+        try:
+            inferred = pd.infer_freq(ds)
+        except (TypeError, ValueError):
+            return None
+    return None if inferred is None else to_offset(inferred)
+
+
+def parse_frequency(freq: str | BaseOffset | int | None, kind: str) -> Frequency | None:
+    """Turn a user-supplied frequency into an offset (or ``1`` for integer steps)."""
+    if freq is None:
+        return None
+    if kind == "integer":
+        if freq != 1:
+            raise ValueError(
+                f"integer time steps must advance by 1, so freq must be None or 1, got {freq!r}"
+            )
+        return 1
+    try:
+        return to_offset(freq)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"freq={freq!r} is not a pandas frequency (e.g. 'h', '15min', 'D', 'W', 'ME')"
+        ) from err
+
+
+def fixed_step(freq: Frequency, ds: pd.Index) -> np.timedelta64 | int | None:
+    """The constant step between timestamps, or ``None`` for calendar offsets.
+
+    Month ends, weeks anchored on a weekday and days across DST changes have no fixed
+    duration, so their grids are checked with ``pd.date_range`` instead.
+    """
+    if not isinstance(freq, BaseOffset):
+        return int(freq)
+    tz = getattr(ds, "tz", None)
+    if isinstance(freq, pd.offsets.Tick) or (isinstance(freq, pd.offsets.Day) and tz is None):
+        return np.timedelta64(pd.Timedelta(freq))
+    return None
+
+
+def grid(first: object, last: object, freq: Frequency) -> pd.Index:
+    """All timestamps from ``first`` to ``last`` at ``freq`` (the expected regular index)."""
+    if isinstance(freq, BaseOffset):
+        return pd.date_range(first, last, freq=freq)
+    return pd.RangeIndex(int(first), int(last) + 1, int(freq))
+
+
+def describe_irregularity(uid: str, ds: pd.Index, freq: Frequency, source: str) -> tuple[str, bool]:
+    """Explain why one series does not lie on the regular grid of ``freq``.
+
+    Returns
+    -------
+    message, fixable
+        ``fixable`` is ``True`` when the only problem is missing timestamps (which
+        ``fill_missing=True`` can insert); ``False`` for off-grid timestamps or a
+        different frequency.
+    """
+    own = infer_frequency(ds)
+    if own is not None and own != freq and isinstance(own, BaseOffset):
+        return (
+            f"mixed frequencies: series {uid!r} ({time_range(ds)}) has frequency "
+            f"{freq_name(own)!r} but the panel frequency is {freq_name(freq)!r} ({source}); "
+            "resample the series to one frequency (df.resample) or pass freq=...",
+            False,
+        )
+    expected = grid(ds[0], ds[-1], freq)
+    off = ~ds.isin(expected)
+    if off.any() or (len(expected) and expected[0] != ds[0]):
+        bad = ds[off][0] if off.any() else ds[0]
+        return (
+            f"irregular timestamps: series {uid!r} ({time_range(ds)}) has timestamp {bad} "
+            f"that is not on the {freq_name(freq)!r} grid ({source}); resample or round the "
+            "timestamps (e.g. df.resample(freq).mean()) or pass the right freq=",
+            False,
+        )
+    present = expected.isin(ds)
+    n_missing = int((~present).sum())
+    j = int(np.flatnonzero(~present)[0])
+    after = expected[j - 1]
+    nxt = ds[ds > after][0]
+    return (
+        f"missing timestamps: series {uid!r} ({time_range(ds)}) lacks {n_missing} step(s) at "
+        f"frequency {freq_name(freq)!r} ({source}); first gap after {after}, next observed "
+        f"{nxt}; pass fill_missing=True with fill='ffill'|'interpolate'|'zero' to insert and "
+        "fill them",
+        True,
+    )
+
+
+# --------------------------------------------------------------------------- values
+
+
+def check_fill(fill: str | None, fill_missing: bool) -> None:
+    """Validate the fill options together (one needs the other)."""
+    if fill is not None and fill not in FILL_METHODS:
+        raise ValueError(f"fill must be one of {FILL_METHODS} or None, got {fill!r}")
+    if fill_missing and fill is None:
+        raise ValueError(
+            "fill_missing=True inserts the missing timestamps as empty rows, which then need "
+            "values: also pass fill='ffill', 'interpolate' or 'zero'"
+        )
+
+
+def non_finite_error(
+    values: np.ndarray,
+    cols: Sequence[str],
+    codes: np.ndarray,
+    ds: pd.Index,
+    uids: Sequence[str],
+    role: str,
+) -> ValueError | None:
+    """Build an error for NaN/inf in ``values`` (rows × cols), or ``None`` if all finite."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return None
+    row, col = (int(v) for v in np.argwhere(bad)[0])
+    n_bad = int(bad.sum())
+    n_series = len(np.unique(codes[bad.any(axis=1)]))
+    kind = "inf" if np.isinf(values[row, col]) else "NaN"
+    return ValueError(
+        f"{role} column {cols[col]!r} has NaN or inf values: series {uids[codes[row]]!r} has "
+        f"{kind} at {ds[row]} ({n_bad} non-finite value(s) in {n_series} series in total); "
+        "clean them or pass fill='ffill', 'interpolate' or 'zero'"
+    )
+
+
+def fill_non_finite(
+    values: np.ndarray, method: FillMethod, cols: Sequence[str], uid: str, ds: pd.Index
+) -> np.ndarray:
+    """Fill NaN/inf of one series (T, K) column by column.
+
+    ``ffill`` carries the last value forward and back-fills leading gaps (a series has
+    no earlier value to carry); ``interpolate`` is linear in the step position (the
+    grid is regular) with constant extension at the edges; ``zero`` writes 0.
+    Written with numpy rather than ``DataFrame.ffill``/``interpolate`` because it runs
+    once per gappy series and pandas' per-call overhead dominated on large panels.
+    """
+    finite = np.isfinite(values)
+    if method == "zero":
+        return np.where(finite, values, 0).astype(values.dtype)
+    empty = ~finite.any(axis=0)
+    if empty.any():
+        col = cols[int(np.flatnonzero(empty)[0])]
+        raise ValueError(
+            f"column {col!r} of series {uid!r} ({time_range(ds)}) has no finite value, so "
+            f"fill={method!r} has nothing to fill from; drop the series or use fill='zero'"
+        )
+    out = values.copy()
+    rows = np.arange(len(values))
+    for k in np.flatnonzero(~finite.all(axis=0)):
+        ok = finite[:, k]
+        if method == "ffill":
+            # Index of the last finite row at or before each row; leading gaps take the
+            # first finite value (back-fill).
+            last = np.maximum.accumulate(np.where(ok, rows, -1))
+            last[last < 0] = int(np.flatnonzero(ok)[0])
+            out[:, k] = values[last, k]
+        else:
+            out[:, k] = np.interp(rows, rows[ok], values[ok, k])
+    return out
+
+
+def check_min_length(
+    lengths: np.ndarray, min_length: int | None, uids: Sequence[str], times: Sequence[pd.Index]
+) -> None:
+    """Raise ``ValueError`` listing the series shorter than ``min_length`` rows."""
+    if min_length is None:
+        return
+    short = np.flatnonzero(lengths < min_length)
+    if short.size == 0:
+        return
+    first = int(short[0])
+    listed = [f"{uids[i]!r} ({lengths[i]} rows)" for i in short[:_MAX_LISTED]]
+    more = f" and {short.size - _MAX_LISTED} more" if short.size > _MAX_LISTED else ""
+    raise ValueError(
+        f"series too short: {short.size} series have fewer than {min_length} rows "
+        f"(lookback + horizon): {', '.join(listed)}{more}; the first, {uids[first]!r}, spans "
+        f"{time_range(times[first])}; use a shorter lookback/horizon or drop the short series"
+    )
+
+
+def check_static_frame(
+    static_df: object, id_col: str, uids: Sequence[str]
+) -> tuple[np.ndarray, list[str]]:
+    """Validate ``static_df`` (one row per series, numeric columns) and align it to ``uids``.
+
+    Returns
+    -------
+    values, names
+        ``values`` has shape (n_series, S) in the order of ``uids``.
+    """
+    static_df = check_frame(static_df, "static_df")
+    if id_col not in static_df.columns:
+        raise ValueError(
+            f"static_df is missing the id column {id_col!r}; available columns: "
+            f"{listing([str(c) for c in static_df.columns])}"
+        )
+    names = [str(c) for c in static_df.columns if c != id_col]
+    if not names:
+        raise ValueError(f"static_df has no covariate columns besides {id_col!r}")
+    cols = [c for c in static_df.columns if c != id_col]
+    for c in cols:
+        if not pd.api.types.is_numeric_dtype(static_df[c].dtype):
+            raise TypeError(
+                f"static covariate column {c!r} has non-numeric dtype {static_df[c].dtype}; "
+                "encode categories as numbers first, e.g. pd.get_dummies(static_df, "
+                f"columns=[{c!r}], dtype=float)"
+            )
+    keys = static_df[id_col].astype(str)
+    if keys.duplicated().any():
+        raise ValueError(
+            f"static_df has several rows for unique_id(s) "
+            f"{listing(keys[keys.duplicated()].unique().tolist())}; it needs one row per series"
+        )
+    table = static_df.set_index(keys)[cols]
+    missing = [u for u in uids if u not in table.index]
+    if missing:
+        raise ValueError(
+            f"static_df has no row for series {listing(missing)}; it needs one row per "
+            "unique_id of the data"
+        )
+    values = table.loc[list(uids)].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = (int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(
+            f"static covariate column {names[c]!r} has a NaN or inf value for series "
+            f"{uids[r]!r}; static covariates cannot be filled, clean them first"
+        )
+    return values.astype(np.float32), names

@@ -1,0 +1,63 @@
+"""The LightningModule that trains any :mod:`xlstm_ts.models` forecaster on window batches."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+
+
+class ForecastModule(L.LightningModule):
+    """Wraps a forecasting network and its loss for Lightning.
+
+    Batches are the dicts of :class:`xlstm_ts.data.WindowDataset` (``x``, ``y``, optional
+    ``x_futr``/``static``); the network maps them to ``(B, H, C, Q)``.
+
+    Args:
+        model: the network.
+        loss: callable ``loss(pred (B,H,C,Q), target (B,H,C)) -> scalar``.
+        learning_rate, weight_decay: AdamW settings.
+        lr_schedule: ``"cosine"`` (cosine decay over ``max_epochs``), ``"halving"`` (TSLib's
+            ``type1``: halve every epoch) or ``"constant"``.
+        max_epochs: length of the cosine schedule.
+    """
+
+    def __init__(self, model: nn.Module, loss: nn.Module, *, learning_rate: float = 1e-3,
+                 weight_decay: float = 0.0, lr_schedule: str = "cosine", max_epochs: int = 10):
+        super().__init__()
+        if lr_schedule not in ("cosine", "halving", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine', 'halving' or 'constant'; got {lr_schedule!r}")
+        self.model, self.loss = model, loss
+        self.learning_rate, self.weight_decay = learning_rate, weight_decay
+        self.lr_schedule, self.max_epochs = lr_schedule, max_epochs
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model(batch)
+
+    def _step(self, batch, name: str) -> torch.Tensor:
+        loss = self.loss(self.model(batch), batch["y"])
+        if not torch.isfinite(loss):
+            # A NaN loss must stop the run loudly rather than train on garbage.
+            raise FloatingPointError(f"{name} loss is {loss.item()} at epoch {self.current_epoch}")
+        self.log(name, loss, prog_bar=True, on_step=False, on_epoch=True,
+                 batch_size=batch["y"].shape[0], sync_dist=name == "val_loss")
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train_loss")
+
+    def validation_step(self, batch, batch_idx):
+        return self._step(batch, "val_loss")
+
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        return self.model(batch)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        if self.lr_schedule == "constant":
+            return opt
+        if self.lr_schedule == "halving":
+            sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.max_epochs, 1))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
