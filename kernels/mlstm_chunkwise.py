@@ -1,0 +1,262 @@
+"""Chunkwise mLSTM with Triton kernels: ``torch.autograd.Function`` and the public entry point.
+
+Forward: (1) inter-chunk recurrence of the stabilised state (every chunk-boundary state is
+stored, fp32), (2) per chunk, the intra-chunk parallel part combined with the carried state.
+
+Backward, exact (also through the normaliser ``max(|q . n|, exp(-m))`` and through the
+returned final state ``(C, n, m)``). Write every output as a function of the log weights
+``l[t, s] = B_t - B_s + i_s`` (``B`` = cumulative log-sigmoid forget gates; ``l[t, 0] = B_t + m_0``
+for the initial state) and of the row stabilisers ``m_t = max_s l[t, s]``:
+
+1. With all stabilisers held fixed the cell is linear attention with augmented values
+   ``v' = [v, 1]`` (the extra column is ``den``). Per output row, with ``delta_t = dh_t . h_t``
+   and ``N_t = max(|den_t|, exp(-m_t)) + eps``: ``dnum_t = dh_t / N_t`` and
+   ``dden_t = -sign(den_t) delta_t / N_t`` where ``|den_t|`` wins the max, else 0. dq, dk, dv
+   and ``dC_0, dn_0`` follow chunkwise (reverse state-gradient recurrence + intra-chunk part).
+2. The stabilisers' own gradient: ``dm_t = -eps delta_t / N_t`` for an output row (in both
+   branches of the max) and ``dm_S - <C_S, dC_S> - <n_S, dn_S>`` for the returned state. A
+   row maximum passes its gradient to its arg-max entry ``l[t, s*]``; the kernel finds it inside
+   the chunk or hands it through the chunk-boundary stabilisers down to ``m_0``.
+3. Gate gradients from the log-weight gradient ``G[t, s]`` (step 1 entries plus step 2):
+   ``di_s = sum_t G[t, s]`` and ``d logsigmoid(f_r) = sum_{t >= r > s} G[t, s]``, the sum over
+   the pairs that straddle r. Summing only straddling pairs (never the diagonal) avoids the
+   cancellation of the usual ``sum_{t >= r} (q_t . dq_t - k_t . dk_t)``, which loses all digits
+   of df when forget gates are nearly closed. ``dm_0 = <C_0, dC_0> + <n_0, dn_0> + (routed)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from ._utils import HALF_DTYPES, check_device, half_dot, head_block, next_pow2
+from .mlstm_chunkwise_bw import _bw_dqdk_kernel, _bw_dstates_kernel, _bw_dv_kernel, _bw_gates_kernel
+from .mlstm_chunkwise_fw import _fw_intra_kernel, _fw_states_kernel
+
+PAD_I = -1.0e30  # input-gate pre-activation of padded steps (their weight is exactly 0)
+NUM_STAGES = 2  # pipelining depth of the head-dim loops (keeps shared memory well under 100 KB)
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return (a + b - 1) // b
+
+
+def _chunk_len(chunk_size: int, S: int) -> int:
+    """Chunk length actually used: a power of two in [16, 128] (the result does not depend on it)."""
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    return max(16, min(next_pow2(chunk_size), 128, next_pow2(S)))
+
+
+def _kernel_dtype(dtype: torch.dtype) -> torch.dtype:
+    return dtype if dtype in HALF_DTYPES or dtype == torch.float32 else torch.float32
+
+
+def _num_warps(L: int, BK: int, BV: int) -> int:
+    return 8 if L * max(BK, BV) >= 64 * 64 else 4
+
+
+def state_tiles(DQK: int, DV: int, BH: int) -> tuple[int, int]:
+    """Tiles of the sequential state kernels: 64 wide, narrowed (down to 32) when there would be
+    few programs (long sequences with a small batch), since each program walks all chunks."""
+    BK, BV = head_block(DQK), head_block(DV)
+    while BH * triton_cdiv(DQK, BK) * triton_cdiv(DV, BV) < 256 and max(BK, BV) > 32:
+        if BV >= BK:
+            BV //= 2
+        else:
+            BK //= 2
+    return BK, BV
+
+
+def _states(kc, vc, lf, ig, C0, n0, m0, S, NC, L, scale, half):
+    BH, _, DQK = kc.shape
+    DV = vc.shape[-1]
+    BK, BV = state_tiles(DQK, DV, BH)
+    dev = kc.device
+    Cs = torch.empty(BH, NC + 1, DQK, DV, device=dev, dtype=torch.float32)
+    ns = torch.empty(BH, NC + 1, DQK, device=dev, dtype=torch.float32)
+    ms = torch.empty(BH, NC + 1, device=dev, dtype=torch.float32)
+    has_init = C0 is not None
+    grid = (triton_cdiv(DQK, BK), triton_cdiv(DV, BV), BH)
+    _fw_states_kernel[grid](
+        kc, vc, lf, ig, C0 if has_init else Cs, n0 if has_init else ns, m0 if has_init else ms,
+        Cs, ns, ms, S, NC, scale,
+        DQK=DQK, DV=DV, L=L, BK=BK, BV=BV, HAS_INIT=has_init, HALF=half,
+        num_warps=_num_warps(L, BK, BV), num_stages=NUM_STAGES,
+    )
+    return Cs, ns, ms
+
+
+class MLSTMChunkwiseFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, i, f, C0, n0, m0, chunk_size, eps):
+        B, H, S, DQK = q.shape
+        DV = v.shape[-1]
+        BH = B * H
+        kd = _kernel_dtype(q.dtype)
+        L = _chunk_len(chunk_size, S)
+        NC = triton_cdiv(S, L)
+        Sp = NC * L
+        scale = 1.0 / math.sqrt(DQK)
+        half = half_dot(kd)
+        BK, BV = head_block(DQK), head_block(DV)
+
+        qc = q.to(kd).reshape(BH, S, DQK).contiguous()
+        kc = k.to(kd).reshape(BH, S, DQK).contiguous()
+        vc = v.to(kd).reshape(BH, S, DV).contiguous()
+        lf = F.pad(F.logsigmoid(f.float()).reshape(BH, S), (0, Sp - S), value=0.0).contiguous()
+        ig = F.pad(i.float().reshape(BH, S), (0, Sp - S), value=PAD_I).contiguous()
+        if C0 is not None:
+            C0c = C0.float().reshape(BH, DQK, DV).contiguous()
+            n0c = n0.float().reshape(BH, DQK).contiguous()
+            m0c = m0.float().reshape(BH).contiguous()
+        else:
+            C0c = n0c = m0c = None
+
+        Cs, ns, ms = _states(kc, vc, lf, ig, C0c, n0c, m0c, S, NC, L, scale, half)
+        h = torch.empty(BH, S, DV, device=q.device, dtype=kd)
+        m_row = torch.empty(BH, Sp, device=q.device, dtype=torch.float32)
+        den = torch.empty(BH, Sp, device=q.device, dtype=torch.float32)
+        _fw_intra_kernel[(triton_cdiv(DV, BV), NC, BH)](
+            qc, kc, vc, lf, ig, Cs, ns, ms, h, m_row, den, S, NC, scale, eps,
+            DQK=DQK, DV=DV, L=L, BK=BK, BV=BV, HALF=half, num_warps=_num_warps(L, BK, BV),
+            num_stages=NUM_STAGES,
+        )
+        C_S = Cs[:, NC].clone()
+        n_S = ns[:, NC].clone()
+        m_S = ms[:, NC].clone()
+        ctx.save_for_backward(qc, kc, vc, lf, ig, f, C0c, n0c, m0c, h, m_row, den, C_S, n_S)
+        ctx.meta = (B, H, S, DQK, DV, L, NC, scale, eps, half, BK, BV,
+                    q.dtype, k.dtype, v.dtype, i.dtype, f.dtype,
+                    None if C0 is None else (C0.dtype, n0.dtype, m0.dtype, tuple(m0.shape)))
+        return (h.reshape(B, H, S, DV).to(v.dtype), C_S.reshape(B, H, DQK, DV),
+                n_S.reshape(B, H, DQK), m_S.reshape(B, H))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dh, dC_S, dn_S, dm_S):
+        qc, kc, vc, lf, ig, f, C0c, n0c, m0c, h, m_row, den, C_S, n_S = ctx.saved_tensors
+        (B, H, S, DQK, DV, L, NC, scale, eps, half, BK, BV,
+         q_dt, k_dt, v_dt, i_dt, f_dt, init_meta) = ctx.meta
+        BH = B * H
+        Sp = NC * L
+        dev = qc.device
+        kd = qc.dtype
+        if dh is None:
+            dh = torch.zeros(B, H, S, DV, device=dev, dtype=kd)
+        dhc = dh.to(kd).reshape(BH, S, DV).contiguous()
+
+        # Per-row scalars of the normaliser (fp32, padded rows are 0).
+        delta = F.pad((dhc.float() * h.float()).sum(-1), (0, Sp - S))
+        exp_neg_m = torch.exp(-m_row)
+        invN = (1.0 / (torch.maximum(den.abs(), exp_neg_m) + eps)).contiguous()
+        den_wins = den.abs() > exp_neg_m
+        dden = torch.where(den_wins, -torch.sign(den) * delta * invN, torch.zeros_like(den)).contiguous()
+        dmh = (-eps * delta * invN).contiguous()
+        dM_S = torch.zeros(BH, device=dev, dtype=torch.float32)
+        if dm_S is not None:
+            dM_S += dm_S.float().reshape(BH)
+        has_dstate = dC_S is not None or dn_S is not None
+        if has_dstate:
+            dCSc = (torch.zeros_like(C_S) if dC_S is None else dC_S.float().reshape(BH, DQK, DV)).contiguous()
+            dnSc = (torch.zeros_like(n_S) if dn_S is None else dn_S.float().reshape(BH, DQK)).contiguous()
+            dM_S -= (C_S * dCSc).sum((-1, -2)) + (n_S * dnSc).sum(-1)
+        else:
+            dCSc = dnSc = None
+
+        Cs, ns, ms = _states(kc, vc, lf, ig, C0c, n0c, m0c, S, NC, L, scale, half)
+        dCs = torch.empty_like(Cs)
+        dns = torch.empty_like(ns)
+        nw = _num_warps(L, BK, BV)
+        SK, SV = state_tiles(DQK, DV, BH)
+        _bw_dstates_kernel[(triton_cdiv(DQK, SK), triton_cdiv(DV, SV), BH)](
+            qc, dhc, lf, ig, ms, m_row, invN, dden,
+            dCSc if has_dstate else dCs, dnSc if has_dstate else dns, dCs, dns, S, NC,
+            DQK=DQK, DV=DV, L=L, BK=SK, BV=SV, HAS_DSTATE=has_dstate, HALF=half,
+            num_warps=_num_warps(L, SK, SV), num_stages=NUM_STAGES,
+        )
+        dq = torch.empty_like(qc)
+        dk = torch.empty_like(kc)
+        dv = torch.empty_like(vc)
+        dipart = torch.zeros(BH, Sp, device=dev, dtype=torch.float32)
+        fpart = torch.zeros(BH, Sp, device=dev, dtype=torch.float32)
+        zpart = torch.zeros(BH, NC, device=dev, dtype=torch.float32)
+        _bw_dqdk_kernel[(triton_cdiv(DQK, BK), NC, BH)](
+            qc, kc, vc, dhc, lf, ig, Cs, ns, ms, dCs, dns, m_row, invN, dden, dq, dk,
+            dipart, fpart, zpart,
+            S, NC, scale, DQK=DQK, DV=DV, L=L, BK=BK, BV=BV, HALF=half, num_warps=nw, num_stages=NUM_STAGES,
+        )
+        _bw_dv_kernel[(triton_cdiv(DV, BV), NC, BH)](
+            qc, kc, dhc, lf, ig, ms, dCs, m_row, invN, dv,
+            S, NC, scale, DQK=DQK, DV=DV, L=L, BK=BK, BV=BV, HALF=half, num_warps=nw, num_stages=NUM_STAGES,
+        )
+        del Cs
+        di = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
+        fbar = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
+        dM0 = torch.empty(BH, device=dev, dtype=torch.float32)
+        _bw_gates_kernel[(BH,)](lf, ig, ms, dmh, dipart, fpart, zpart, dM_S, di, fbar, dM0, NC,
+                                L=L, num_warps=4)
+
+        dq = dq.reshape(B, H, S, DQK).to(q_dt)
+        dk = dk.reshape(B, H, S, DQK).to(k_dt)
+        dv = dv.reshape(B, H, S, DV).to(v_dt)
+        di = di[:, :S].reshape(B, H, S).to(i_dt)
+        df = (torch.sigmoid(-f.float()) * fbar[:, :S].reshape(B, H, S)).to(f_dt)
+        dC0 = dn0 = dm0 = None
+        if init_meta is not None:
+            C_dt, n_dt, m_dt, m_shape = init_meta
+            dC0f, dn0f = dCs[:, 0], dns[:, 0]
+            dm0f = (C0c * dC0f).sum((-1, -2)) + (n0c * dn0f).sum(-1) + dM0
+            dC0 = dC0f.reshape(B, H, DQK, DV).to(C_dt)
+            dn0 = dn0f.reshape(B, H, DQK).to(n_dt)
+            dm0 = dm0f.reshape(m_shape).to(m_dt)
+        return dq, dk, dv, di, df, dC0, dn0, dm0, None, None
+
+
+def mlstm_chunkwise(q, k, v, i, f, initial_state=None, chunk_size=64, eps=1e-6):
+    """Chunkwise mLSTM (Triton forward and exact backward).
+
+    Args:
+        q, k: ``(B, H, S, Dqk)``; v: ``(B, H, S, Dv)``; i, f: ``(B, H, S)`` gate pre-activations
+            (exponential input gate, log-sigmoid forget gate); keys are scaled by 1/sqrt(Dqk).
+        initial_state: ``(C (B, H, Dqk, Dv), n (B, H, Dqk), m (B, H))`` or ``None`` (zero state,
+            m = 0).
+        chunk_size: requested chunk length; the kernels use a power of two in [16, 128] (the
+            result is the same up to rounding). Any S works (padded internally).
+        eps: added to the normaliser.
+
+    Returns:
+        ``h (B, H, S, Dv)`` in the dtype of ``v`` and the final state ``(C, n, m)`` in fp32.
+        Differentiable w.r.t. q, k, v, i, f and the initial state, also through the final state.
+    """
+    if q.dim() != 4 or k.shape != q.shape:
+        raise ValueError(f"q and k must be (B, H, S, Dqk) with equal shapes; got {tuple(q.shape)}, {tuple(k.shape)}")
+    B, H, S, DQK = q.shape
+    if v.dim() != 4 or v.shape[:3] != (B, H, S):
+        raise ValueError(f"v must be (B, H, S, Dv); got {tuple(v.shape)}")
+    DV = v.shape[-1]
+    if i.shape != (B, H, S) or f.shape != (B, H, S):
+        raise ValueError(f"i and f must be (B, H, S) = {(B, H, S)}; got {tuple(i.shape)}, {tuple(f.shape)}")
+    check_device(q, k, v, i, f)
+    _chunk_len(chunk_size, max(S, 1))
+    if initial_state is not None:
+        C0, n0, m0 = initial_state
+        if C0.shape != (B, H, DQK, DV) or n0.shape != (B, H, DQK) or m0.numel() != B * H:
+            raise ValueError(
+                f"initial_state must be C {(B, H, DQK, DV)}, n {(B, H, DQK)}, m {(B, H)}; got "
+                f"{tuple(C0.shape)}, {tuple(n0.shape)}, {tuple(m0.shape)}"
+            )
+    else:
+        C0 = n0 = m0 = None
+    if S == 0:
+        dev = q.device
+        if C0 is None:
+            return v.new_zeros(B, H, 0, DV), (
+                torch.zeros(B, H, DQK, DV, device=dev), torch.zeros(B, H, DQK, device=dev),
+                torch.zeros(B, H, device=dev))
+        return v.new_zeros(B, H, 0, DV), (C0.float(), n0.float(), m0.float().reshape(B, H))
+    h, C, n, m = MLSTMChunkwiseFn.apply(q, k, v, i, f, C0, n0, m0, chunk_size, eps)
+    return h, (C, n, m)

@@ -1,0 +1,269 @@
+"""Chunkwise mLSTM, backward kernels (exact gradients).
+
+With every stabiliser held fixed, the cell is linear attention with the augmented value
+``v' = [v, 1]`` (the extra column is the normaliser ``den``), so ``dnum' = [dh / N, dden]``
+with ``N = max(|den|, exp(-m)) + eps`` and ``dden = -sign(den) (dh . h) / N`` where ``|den|``
+wins the max (else 0). The kernels compute that linear-attention gradient chunkwise:
+
+- :func:`_bw_dstates_kernel`: reverse recurrence of the state gradient ``dC' = [dC, dn]`` over
+  chunks, starting from the gradient of the returned final state; entry c is the gradient of
+  the state entering chunk c (entry 0 is the gradient of the initial state).
+- :func:`_bw_dqdk_kernel` / :func:`_bw_dv_kernel`: per chunk, the intra-chunk parallel part plus
+  the carried-state part of dq, dk / dv; the first also reduces the log-weight gradient into
+  the sums the gate gradients need.
+- :func:`_bw_gates_kernel`: the stabilisers' own gradient, routed to the arg-max of each row
+  (see :mod:`.mlstm_chunkwise`), and the final di and d(logsigmoid f).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from ._utils import mm
+from .mlstm_chunkwise_fw import chunk_gates
+
+
+@triton.jit
+def _bw_dstates_kernel(
+    q_ptr, dh_ptr, lf_ptr, ig_ptr, ms_ptr, mrow_ptr, invN_ptr, dden_ptr, dCS_ptr, dnS_ptr,
+    dCs_ptr, dns_ptr,
+    S, NC,
+    DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    HAS_DSTATE: tl.constexpr, HALF: tl.constexpr,
+):
+    """grid (DQK tiles, DV tiles, BH):
+    ``dC'_c = exp(g_c + m_c - m_{c+1}) dC'_{c+1} + sum_t exp(b_t + m_c - m_t) q_t dnum'_t^T``."""
+    pk = tl.program_id(0)
+    pv = tl.program_id(1)
+    bh = tl.program_id(2).to(tl.int64)
+    DT = q_ptr.dtype.element_ty
+    r = tl.arange(0, L)
+    dk = pk * BK + tl.arange(0, BK)
+    dv = pv * BV + tl.arange(0, BV)
+    mk = dk < DQK
+    mv = dv < DV
+    cmask = mk[:, None] & mv[None, :]
+    c_off = dk[:, None] * DV + dv[None, :]
+    if HAS_DSTATE:
+        dC = tl.load(dCS_ptr + bh * DQK * DV + c_off, mask=cmask, other=0.0).to(tl.float32)
+        dn = tl.load(dnS_ptr + bh * DQK + dk, mask=mk, other=0.0).to(tl.float32)
+    else:
+        dC = tl.zeros((BK, BV), dtype=tl.float32)
+        dn = tl.zeros((BK,), dtype=tl.float32)
+    Sp = NC * L
+    for cc in range(NC):
+        c = NC - 1 - cc
+        sbase = bh * (NC + 1) + c + 1
+        tl.store(dCs_ptr + sbase * DQK * DV + c_off, dC, mask=cmask)
+        if pv == 0:
+            tl.store(dns_ptr + sbase * DQK + dk, dn, mask=mk)
+        b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+        m_c = tl.load(ms_ptr + sbase - 1)
+        m_next = tl.load(ms_ptr + sbase)
+        gb = bh * Sp + c * L + r
+        m_row = tl.load(mrow_ptr + gb)
+        invN = tl.load(invN_ptr + gb)
+        dden = tl.load(dden_ptr + gb)
+        e = tl.exp(b + m_c - m_row)
+        t = c * L + r
+        mt = t < S
+        qt = tl.load(q_ptr + (bh * S + t[:, None]) * DQK + dk[None, :], mask=mt[:, None] & mk[None, :],
+                     other=0.0).to(tl.float32)
+        dht = tl.load(dh_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=mt[:, None] & mv[None, :],
+                      other=0.0).to(tl.float32)
+        qe = qt * e[:, None]
+        decay = tl.exp(g + m_c - m_next)
+        dC = decay * dC + mm(tl.trans(qe), dht * invN[:, None], HALF, DT)
+        dn = decay * dn + tl.sum(qe * dden[:, None], axis=0)
+    sbase = bh * (NC + 1)
+    tl.store(dCs_ptr + sbase * DQK * DV + c_off, dC, mask=cmask)
+    if pv == 0:
+        tl.store(dns_ptr + sbase * DQK + dk, dn, mask=mk)
+
+
+@triton.jit
+def _bw_dqdk_kernel(
+    q_ptr, k_ptr, v_ptr, dh_ptr, lf_ptr, ig_ptr, Cs_ptr, ns_ptr, ms_ptr, dCs_ptr, dns_ptr,
+    mrow_ptr, invN_ptr, dden_ptr, dq_ptr, dk_ptr, dipart_ptr, fpart_ptr, zpart_ptr,
+    S, NC, scale,
+    DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    HALF: tl.constexpr,
+):
+    """grid (DQK tiles, NC, BH): dq and dk of one chunk for one DQK tile.
+
+    Also accumulates (atomically over DQK tiles) this tile's share of the log-weight gradient
+    ``G[t, s] = W[t, s] (q_t . k_s) (dnum'_t . v'_s)`` (stabilisers fixed) in the forms the gate
+    gradients need: column sums (``dipart``, the input-gate gradient), and the sums over the
+    pairs that straddle step r, ``sum_{t >= r, s < r}`` (``fpart``, the gradient of lf_r from
+    pairs inside the chunk, from the carried state into rows of this chunk (X) and from this
+    chunk's keys into later rows (Y)); ``zpart = <C'_c, dC'_{c+1}>`` (pairs that jump the chunk).
+    Summing only straddling pairs avoids the cancellation of ``sum_t (q . dq - k . dk)``.
+    """
+    pk = tl.program_id(0)
+    c = tl.program_id(1)
+    bh = tl.program_id(2).to(tl.int64)
+    DT = q_ptr.dtype.element_ty
+    r = tl.arange(0, L)
+    t = c * L + r
+    mt = t < S
+    dk_ = pk * BK + tl.arange(0, BK)
+    mk = dk_ < DQK
+    Sp = NC * L
+    sbase = bh * (NC + 1) + c
+    gb = bh * Sp + c * L + r
+
+    b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+    m_c = tl.load(ms_ptr + sbase)
+    m_next = tl.load(ms_ptr + sbase + 1)
+    m_row = tl.load(mrow_ptr + gb)
+    invN = tl.load(invN_ptr + gb)
+    dden = tl.load(dden_ptr + gb)
+    W = tl.exp(logits - m_row[:, None])
+    e = tl.exp(b + m_c - m_row)
+    e2 = tl.exp(a - m_next)
+
+    dP = tl.zeros((L, L), dtype=tl.float32)
+    dq_inter = tl.zeros((L, BK), dtype=tl.float32)
+    dk_inter = tl.zeros((L, BK), dtype=tl.float32)
+    z = tl.zeros((BK,), dtype=tl.float32)
+    for vb in range(0, DV, BV):
+        dv = vb + tl.arange(0, BV)
+        mv = dv < DV
+        vm = mt[:, None] & mv[None, :]
+        dnum = tl.load(dh_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
+        dnum = dnum * invN[:, None]
+        vt = tl.load(v_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
+        dP += mm(dnum, tl.trans(vt), HALF, DT)
+        cm = mk[:, None] & mv[None, :]
+        c_off = dk_[:, None] * DV + dv[None, :]
+        Cc = tl.load(Cs_ptr + sbase * DQK * DV + c_off, mask=cm, other=0.0)
+        dq_inter += mm(dnum, tl.trans(Cc), HALF, DT)
+        dCn = tl.load(dCs_ptr + (sbase + 1) * DQK * DV + c_off, mask=cm, other=0.0)
+        dk_inter += mm(vt, tl.trans(dCn), HALF, DT)
+        z += tl.sum(Cc * dCn, axis=1)
+    dPp = dP + dden[:, None]
+    G = W * dPp
+    qm = mt[:, None] & mk[None, :]
+    qt = tl.load(q_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32)
+    ks = tl.load(k_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32) * scale
+    nc = tl.load(ns_ptr + sbase * DQK + dk_, mask=mk, other=0.0)
+    dnn = tl.load(dns_ptr + (sbase + 1) * DQK + dk_, mask=mk, other=0.0)
+    dq_i = dq_inter + dden[:, None] * nc[None, :]
+    dk_i = dk_inter + dnn[None, :]
+    dq = mm(G, ks, HALF, DT) + e[:, None] * dq_i
+    dks = mm(tl.trans(G), qt, HALF, DT) + e2[:, None] * dk_i
+    tl.store(dq_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], dq.to(dq_ptr.dtype.element_ty), mask=qm)
+    tl.store(dk_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], (dks * scale).to(dk_ptr.dtype.element_ty),
+             mask=qm)
+
+    # This tile's share of the log-weight gradients (exact fp32 products).
+    Gl = G * tl.dot(qt, tl.trans(ks), input_precision="ieee")  # G[t, s], zero above the diagonal
+    X = e * tl.sum(qt * dq_i, axis=1)  # row t: pairs (t, s before the chunk)
+    Y = e2 * tl.sum(ks * dk_i, axis=1)  # column s: pairs (t after the chunk, s)
+    tl.atomic_add(dipart_ptr + gb, tl.sum(Gl, axis=0) + Y)
+    # sum_{t >= r} sum_{s < r} G[t, s]: P[t, j] = sum_{s <= j} G[t, s]; Q[j] = sum_{t > j} P[t, j];
+    # the wanted sum at r is Q[r - 1] (never touches the diagonal).
+    P = tl.cumsum(Gl, axis=1)
+    Q = tl.sum(tl.where(r[:, None] > r[None, :], P, 0.0), axis=0)
+    corner = tl.sum(tl.where(r[:, None] == r[None, :] - 1, Q[:, None], 0.0), axis=0)
+    fx = tl.sum(tl.where(r[:, None] >= r[None, :], X[:, None], 0.0), axis=0)  # sum_{t >= r} X_t
+    fy = tl.sum(tl.where(r[:, None] < r[None, :], Y[:, None], 0.0), axis=0)  # sum_{s < r} Y_s
+    tl.atomic_add(fpart_ptr + gb, corner + fx + fy)
+    tl.atomic_add(zpart_ptr + bh * NC + c, tl.sum(z + nc * dnn, axis=0))
+
+
+@triton.jit
+def _bw_dv_kernel(
+    q_ptr, k_ptr, dh_ptr, lf_ptr, ig_ptr, ms_ptr, dCs_ptr, mrow_ptr, invN_ptr, dv_ptr,
+    S, NC, scale,
+    DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    HALF: tl.constexpr,
+):
+    """grid (DV tiles, NC, BH): ``dv_s = sum_t W[t,s] (q_t k_s) dnum_t + exp(a_s - m_{c+1}) dC_{c+1}^T k_s``."""
+    pv = tl.program_id(0)
+    c = tl.program_id(1)
+    bh = tl.program_id(2).to(tl.int64)
+    DT = q_ptr.dtype.element_ty
+    r = tl.arange(0, L)
+    t = c * L + r
+    mt = t < S
+    dv = pv * BV + tl.arange(0, BV)
+    mv = dv < DV
+    Sp = NC * L
+    sbase = bh * (NC + 1) + c
+    gb = bh * Sp + c * L + r
+
+    b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+    m_next = tl.load(ms_ptr + sbase + 1)
+    m_row = tl.load(mrow_ptr + gb)
+    invN = tl.load(invN_ptr + gb)
+    W = tl.exp(logits - m_row[:, None])
+    e2 = tl.exp(a - m_next)
+
+    qk = tl.zeros((L, L), dtype=tl.float32)
+    dv_inter = tl.zeros((L, BV), dtype=tl.float32)
+    for kb in range(0, DQK, BK):
+        dk_ = kb + tl.arange(0, BK)
+        mk = dk_ < DQK
+        qm = mt[:, None] & mk[None, :]
+        qt = tl.load(q_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32)
+        ks = tl.load(k_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32) * scale
+        qk += mm(qt, tl.trans(ks), HALF, DT)
+        dCn = tl.load(dCs_ptr + (sbase + 1) * DQK * DV + dk_[:, None] * DV + dv[None, :],
+                      mask=mk[:, None] & mv[None, :], other=0.0)
+        dv_inter += mm(ks, dCn, HALF, DT)
+    vm = mt[:, None] & mv[None, :]
+    dnum = tl.load(dh_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
+    dnum = dnum * invN[:, None]
+    dvt = mm(tl.trans(W * qk), dnum, HALF, DT) + e2[:, None] * dv_inter
+    tl.store(dv_ptr + (bh * S + t[:, None]) * DV + dv[None, :], dvt.to(dv_ptr.dtype.element_ty), mask=vm)
+
+
+@triton.jit
+def _bw_gates_kernel(
+    lf_ptr, ig_ptr, ms_ptr, dmh_ptr, dipart_ptr, fpart_ptr, zpart_ptr, dMS_ptr, di_ptr, fbar_ptr,
+    dM0_ptr, NC, L: tl.constexpr,
+):
+    """grid (BH,): input-gate gradient di and ``fbar_r = dL/d lf_r`` (then df = sigmoid(-f) fbar).
+
+    Every stabiliser is a row maximum of log weights ``l[t, s] = B_t - B_s + i_s`` (or
+    ``B_t + m_0`` for the initial state). The gradient that reaches a row's stabiliser (``dmh``
+    for an output row, ``dM_S`` for the returned final state) belongs to the arg-max entry:
+    inside the chunk it is found directly; when the carried state wins, it is handed to the
+    boundary stabiliser m_c and resolved one chunk earlier, down to ``m_0`` (``dM0``). An entry
+    (t, s) adds to ``di_s`` and to ``fbar_r`` for ``s < r <= t``.
+    """
+    bh = tl.program_id(0).to(tl.int64)
+    r = tl.arange(0, L)
+    Sp = NC * L
+    dM = tl.load(dMS_ptr + bh)
+    for cc in range(NC):
+        c = NC - 1 - cc
+        gb = bh * Sp + c * L + r
+        b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+        m_c = tl.load(ms_ptr + bh * (NC + 1) + c)
+        m_next = tl.load(ms_ptr + bh * (NC + 1) + c + 1)
+        # Boundary c + 1, m_{c+1} = max(g + m_c, max_s a_s): rows after the chunk.
+        a_arg = tl.argmax(a, axis=0)
+        bound_carry = (g + m_c) >= tl.max(a, axis=0)
+        dM_a = tl.where(bound_carry, 0.0, dM)  # entry (later row, a_arg)
+        dM_z = tl.where(bound_carry, dM, 0.0)  # entry (later row, before the chunk)
+        A = tl.where(r == a_arg, dM_a, 0.0)
+        fb = tl.where(r > a_arg, dM_a, 0.0) + dM_z
+        # Rows of this chunk, m_t = max(b_t + m_c, max_s logits[t, s]).
+        dmh = tl.load(dmh_ptr + gb)
+        intra_arg = tl.argmax(logits, axis=1)
+        inter_win = (b + m_c) >= tl.max(logits, axis=1)
+        dmx = tl.where(inter_win, dmh, 0.0)  # entry (t, before the chunk)
+        dmi = tl.where(inter_win, 0.0, dmh)  # entry (t, intra_arg[t])
+        A += tl.sum(tl.where(intra_arg[:, None] == r[None, :], dmi[:, None], 0.0), axis=0)
+        span = (intra_arg[:, None] < r[None, :]) & (r[None, :] <= r[:, None])
+        fb += tl.sum(tl.where(span, dmi[:, None], 0.0), axis=0)
+        fb += tl.sum(tl.where(r[:, None] >= r[None, :], dmx[:, None], 0.0), axis=0)
+        # Pairs (after the chunk, before the chunk) with fixed stabilisers.
+        z = tl.exp(g + m_c - m_next) * tl.load(zpart_ptr + bh * NC + c)
+        tl.store(di_ptr + gb, tl.load(dipart_ptr + gb) + A)
+        tl.store(fbar_ptr + gb, tl.load(fpart_ptr + gb) + fb + z)
+        dM = dM_z + tl.sum(dmx, axis=0)
+    tl.store(dM0_ptr + bh, dM)

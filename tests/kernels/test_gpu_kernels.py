@@ -1,0 +1,94 @@
+"""Compiled kernels on CUDA (marked ``gpu``; skipped without CUDA or under the interpreter).
+
+Run on a GPU machine with ``pytest tests/kernels -m gpu`` (TRITON_INTERPRET unset). The fp64
+references run on the GPU too. fp32 kernels use exact fp32 matmuls (``input_precision="ieee"``);
+bf16 kernels use bf16 matmul operands (tensor cores) with fp32 accumulation, hence the looser
+tolerances.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from xlstm_ts_kernels import mlstm_chunkwise, mlstm_step, slstm_sequence
+
+from xlstm_ts.nn.functional import mlstm_parallel, slstm_recurrent_autograd
+from xlstm_ts.nn.functional import mlstm_step as torch_step
+
+from ._helpers import mlstm_inputs, outputs_and_grads, rel_err
+
+pytestmark = pytest.mark.gpu
+CUDA = "cuda"
+
+
+@pytest.mark.parametrize(
+    "B,H,S,Dqk,Dv,L,init,dtype,tol",
+    [
+        (2, 2, 200, 64, 128, 64, True, torch.float32, 2e-4),
+        (1, 2, 130, 256, 512, 64, True, torch.float32, 2e-4),
+        (2, 3, 333, 32, 48, 128, False, torch.float32, 2e-4),
+        (2, 2, 200, 64, 128, 64, True, torch.bfloat16, 6e-2),
+        (1, 2, 130, 256, 512, 64, False, torch.bfloat16, 6e-2),
+    ],
+)
+def test_mlstm_chunkwise_cuda(B, H, S, Dqk, Dv, L, init, dtype, tol):
+    xs = [x.to(dtype) for x in mlstm_inputs(B, H, S, Dqk, Dv, init=init, seed=S, device=CUDA)]
+    ro, rg = outputs_and_grads(lambda q, k, v, i, f, s: mlstm_parallel(q, k, v, i, f, s), [x.double() for x in xs])
+    ko, kg = outputs_and_grads(lambda q, k, v, i, f, s: mlstm_chunkwise(q, k, v, i, f, s, chunk_size=L), xs)
+    errs = [rel_err(a, r) for a, r in zip(ko + kg, ro + rg, strict=False)]
+    assert max(errs) < tol, errs
+
+
+def test_mlstm_chunkwise_cuda_extreme_gates():
+    xs = [x.float() for x in mlstm_inputs(1, 2, 150, 64, 64, i_scale=50.0, f_shift=0.0, f_scale=20.0,
+                                           nonneg_qk=True, init=True, seed=1, device=CUDA)]
+    ro, rg = outputs_and_grads(lambda q, k, v, i, f, s: mlstm_parallel(q, k, v, i, f, s), [x.double() for x in xs])
+    ko, kg = outputs_and_grads(lambda q, k, v, i, f, s: mlstm_chunkwise(q, k, v, i, f, s), xs)
+    errs = [rel_err(a, r) for a, r in zip(ko + kg, ro + rg, strict=False)]
+    assert max(errs) < 2e-4, errs
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+def test_mlstm_step_cuda(dtype, tol):
+    g = torch.Generator().manual_seed(0)
+    B, H, Dqk, Dv = 3, 8, 256, 512
+    q, k, v = (torch.randn(B, H, d, generator=g).to(CUDA, dtype) for d in (Dqk, Dqk, Dv))
+    i, f = (torch.randn(B, H, generator=g).to(CUDA, dtype) for _ in range(2))
+    st = (torch.randn(B, H, Dqk, Dv, generator=g).to(CUDA), torch.randn(B, H, Dqk, generator=g).abs().to(CUDA),
+          torch.randn(B, H, generator=g).to(CUDA))
+    h, s = mlstm_step(q, k, v, i, f, st)
+    hr, sr = torch_step(*(x.double() for x in (q, k, v, i, f)), tuple(t.double() for t in st))
+    assert rel_err(h, hr) < tol
+    for a, r in zip(s, sr, strict=False):
+        assert rel_err(a, r) < tol
+
+
+@pytest.mark.parametrize(
+    "B,S,NH,DH,dtype,tol",
+    [
+        (20, 50, 2, 64, torch.float32, 2e-4),  # R on chip
+        (5, 30, 2, 128, torch.float32, 2e-4),  # R streamed
+        (20, 50, 2, 64, torch.bfloat16, 6e-2),
+    ],
+)
+def test_slstm_cuda(B, S, NH, DH, dtype, tol):
+    g = torch.Generator().manual_seed(2)
+    xs = [torch.randn(B, S, 4, NH, DH, generator=g), torch.randn(NH, DH, 4, DH, generator=g) / DH**0.5,
+          torch.randn(4, NH, DH, generator=g),
+          torch.randn(B, NH, DH, generator=g), torch.randn(B, NH, DH, generator=g),
+          torch.rand(B, NH, DH, generator=g) + 1, torch.randn(B, NH, DH, generator=g)]
+    xs = [x.to(CUDA, dtype) for x in xs]
+
+    def run(fn, ins):
+        ins = [x.detach().clone().requires_grad_() for x in ins]
+        h, st = fn(ins[0], ins[1], ins[2], tuple(ins[3:]))
+        outs = [h, *st]
+        gg = torch.Generator(device=CUDA).manual_seed(3)
+        loss = sum((o.double() * torch.randn(o.shape, generator=gg, device=CUDA, dtype=torch.float64)).sum()
+                   for o in outs)
+        return outs, list(torch.autograd.grad(loss, ins))
+
+    ro, rg = run(slstm_recurrent_autograd, [x.double() for x in xs])
+    ko, kg = run(slstm_sequence, xs)
+    errs = [rel_err(a, r) for a, r in zip(ko + kg, ro + rg, strict=False)]
+    assert max(errs) < tol, errs

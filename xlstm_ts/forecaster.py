@@ -1,0 +1,584 @@
+"""``XLSTMForecaster``: the scikit-learn-like estimator users fit and predict with.
+
+Data flow: DataFrame (long ``unique_id, ds, y`` + covariates, or wide with a DatetimeIndex)
+-> validated :class:`~xlstm_ts.data.TimeSeries` -> calendar features appended to the future-known
+covariates -> per-series scaler fitted on the training span only -> lazy windows -> Lightning
+training with early stopping on the last part of each series -> forecasts -> inverse scaling
+-> ``unique_id, ds, y_hat`` (+ ``y_hat_q<level>`` columns).
+
+Public methods validate and delegate to private ``_fit_series`` / ``_forecast`` that work on
+``TimeSeries`` lists (sktime's pattern), so ``fit``, ``predict`` and ``cross_validation`` share
+one path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from . import __version__
+from .data import (
+    ChannelScaler,
+    PerSeriesScaler,
+    TimeSeries,
+    WindowDataset,
+    calendar_feature_names,
+    calendar_features,
+    from_long,
+    from_wide,
+    future_covariates,
+    future_index,
+    predictions_frame,
+    read_frame,
+    window_loader,
+)
+from .models import ModelSpec, build_model
+from .models.losses import make_loss
+from .persist import ModelFileError, load_directory, save_directory
+from .training import ForecastModule, fit_module
+
+_DEFAULT_VAL_FRACTION = 0.1
+
+
+class XLSTMForecaster(BaseEstimator):
+    """Forecast many time series with an xLSTM (or baseline) network trained by Lightning.
+
+    Parameters are stored unchanged (scikit-learn's contract: ``get_params``, ``set_params`` and
+    ``clone`` work); they are validated in :meth:`fit`. Fitted state ends in ``_``.
+
+    Args:
+        horizon: forecast length H.
+        lookback: input window length L.
+        model: a name from :data:`xlstm_ts.models.MODELS` (``"xlstm_patch"``, ``"xlstm_mixer"``,
+            ``"dlinear"``, ``"patchtst"``, ``"naive"``, ``"seasonal_naive"``).
+        model_params: hyper-parameters of the network (JSON-able dict; see
+            :func:`xlstm_ts.models.model_hparams`).
+        loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"``.
+        quantiles: quantile levels in (0, 1) for ``loss="quantile"``; ``y_hat`` is the median.
+        scaler: per-series scaler fitted on the training span: ``"standard"``, ``"robust"``,
+            ``"minmax"`` or ``"none"``.
+        calendar: add calendar features derived from ``ds`` as future-known covariates.
+        futr_cols: user columns known in advance (need ``futr_df`` at predict time).
+        id_col, time_col, target_col: column names of long input (``target_col`` may be a
+            list); wide input (DatetimeIndex, one column per variable) is detected by the
+            absence of ``id_col`` and forms one multivariate series.
+        freq: frequency of the series (inferred when None).
+        fill: ``"ffill"``, ``"interpolate"`` or ``"zero"`` to fill NaN/inf; None raises on them.
+        fill_missing: insert missing timestamps (filled with ``fill``); False raises on gaps.
+        val_size: steps at the end of each series held out for early stopping; None picks
+            ``max(horizon, 10% of the series)`` where the series is long enough; 0 disables
+            validation (then all ``max_epochs`` are trained).
+        stride: step between training windows.
+        batch_size, max_epochs, patience, learning_rate, weight_decay, lr_schedule: training.
+        random_state: seed of the run (seeded CPU runs reproduce exactly).
+        trainer_kwargs: passed to :class:`lightning.Trainer` (``accelerator``, ``devices``,
+            ``precision``, ``strategy``, ``callbacks``, ``limit_train_batches``, ...).
+        verbose: show Lightning's progress bar.
+    """
+
+    def __init__(
+        self,
+        horizon: int = 24,
+        lookback: int = 96,
+        model: str = "xlstm_patch",
+        model_params: dict | None = None,
+        loss: str = "mse",
+        quantiles: Sequence[float] | None = None,
+        scaler: str = "standard",
+        calendar: bool = True,
+        futr_cols: Sequence[str] | None = None,
+        id_col: str = "unique_id",
+        time_col: str = "ds",
+        target_col: str | Sequence[str] = "y",
+        freq: str | None = None,
+        fill: str | None = None,
+        fill_missing: bool = False,
+        val_size: int | None = None,
+        stride: int = 1,
+        batch_size: int = 32,
+        max_epochs: int = 10,
+        patience: int | None = 3,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "cosine",
+        random_state: int | None = 0,
+        trainer_kwargs: dict | None = None,
+        verbose: bool = False,
+    ):
+        self.horizon = horizon
+        self.lookback = lookback
+        self.model = model
+        self.model_params = model_params
+        self.loss = loss
+        self.quantiles = quantiles
+        self.scaler = scaler
+        self.calendar = calendar
+        self.futr_cols = futr_cols
+        self.id_col = id_col
+        self.time_col = time_col
+        self.target_col = target_col
+        self.freq = freq
+        self.fill = fill
+        self.fill_missing = fill_missing
+        self.val_size = val_size
+        self.stride = stride
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.random_state = random_state
+        self.trainer_kwargs = trainer_kwargs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ public API
+
+    def fit(self, df: pd.DataFrame | str | os.PathLike, static_df: pd.DataFrame | None = None) -> XLSTMForecaster:
+        """Validate ``df`` (frame or CSV/Parquet path), train, and keep each series' last window.
+
+        Returns:
+            ``self``.
+        """
+        self._check_params()
+        series = self._parse(df, static_df, min_length=self.lookback + self.horizon)
+        return self._fit_series(series)
+
+    def predict(
+        self,
+        df: pd.DataFrame | str | os.PathLike | None = None,
+        futr_df: pd.DataFrame | None = None,
+        static_df: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Forecast the ``horizon`` steps after the end of each series.
+
+        Args:
+            df: history to forecast from (any series, also ones not seen in ``fit``: they are
+                scaled by their own history). None forecasts from the end of the fitted data.
+            futr_df: long frame (``id_col``, ``time_col``, ``futr_cols``) with the future
+                covariate values for the next ``horizon`` steps; required when ``futr_cols``
+                were used.
+            static_df: static covariates of the series in ``df``.
+
+        Returns:
+            ``unique_id, ds, y_hat`` (+ ``y_hat_q<level>`` per quantile) with future timestamps
+            at each series' frequency.
+        """
+        self._check_fitted()
+        series = self.history_ if df is None else self._parse(df, static_df, min_length=self.lookback)
+        futr = self._future_futr(series, futr_df)
+        point, quant = self._forecast(series, futr)
+        return predictions_frame(series, point, quantiles=self._output_levels() or None,
+                                 y_quantiles=quant, id_col=self.id_col, time_col=self.time_col)
+
+    def cross_validation(
+        self,
+        df: pd.DataFrame | str | os.PathLike,
+        n_windows: int = 1,
+        step: int | None = None,
+        static_df: pd.DataFrame | None = None,
+        refit: bool = False,
+    ) -> pd.DataFrame:
+        """Rolling-origin backtest over the last ``n_windows`` cutoffs of each series.
+
+        The forecast origins are ``step`` (default ``horizon``) apart and the last window ends
+        at the end of each series. An unfitted estimator (or ``refit=True``) is first trained
+        on the data before the earliest cutoff only, so no forecast sees its own future.
+        Future covariates are taken from ``df``.
+
+        Returns:
+            ``unique_id, cutoff, ds, y_hat, (quantiles), y``.
+        """
+        self._check_params()
+        if not isinstance(n_windows, int) or n_windows < 1:
+            raise ValueError(f"n_windows must be a positive int; got {n_windows!r}")
+        step = self.horizon if step is None else step
+        if not isinstance(step, int) or step < 1:
+            raise ValueError(f"step must be a positive int; got {step!r}")
+        H, L = self.horizon, self.lookback
+        span = H + (n_windows - 1) * step
+        series = self._parse(df, static_df, min_length=L + span)
+        if refit or not hasattr(self, "model_"):
+            first_cut = [_slice(s, 0, len(s) - span) for s in series]
+            too_short = [s.unique_id for s in first_cut if len(s) < L + H]
+            if too_short:
+                raise ValueError(
+                    f"series {too_short[:5]} are too short to train before the first cutoff: each "
+                    f"needs lookback + horizon = {L + H} rows before the last {span} rows"
+                )
+            self._fit_series(first_cut)
+        frames = []
+        for w in range(n_windows):
+            end_offset = span - w * step  # rows after the cutoff until the series' end
+            hist = [_slice(s, 0, len(s) - end_offset) for s in series]
+            futr = None
+            if series[0].futr is not None:
+                futr = [s.futr[len(s) - end_offset: len(s) - end_offset + H] for s in series]
+            point, quant = self._forecast(hist, futr)
+            frame = predictions_frame(hist, point, quantiles=self._output_levels() or None,
+                                      y_quantiles=quant, cutoffs=[h.ds[-1] for h in hist],
+                                      id_col=self.id_col, time_col=self.time_col)
+            actual = [s.values[len(s) - end_offset: len(s) - end_offset + H] for s in series]
+            frame["y"] = np.concatenate([a.T.reshape(-1) for a in actual]).astype(np.float64)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save to a directory: ``config.json`` + safetensors (weights, scaler, last windows).
+
+        The write is atomic (a complete new directory replaces the old one), version-stamped and
+        pickle-free; :meth:`load` reproduces the predictions exactly, on any device.
+        """
+        self._check_fitted()
+        params = self.get_params()
+        params["trainer_kwargs"] = None  # may hold callbacks/loggers; not part of the model
+        scaler_arrays, scaler_meta = self.scaler_.state_dict()
+        history = {}
+        for i, s in enumerate(self.history_):
+            history[f"values_{i}"] = torch.from_numpy(np.array(s.values, dtype=np.float32))
+            if s.futr is not None:
+                history[f"futr_{i}"] = torch.from_numpy(np.array(s.futr, dtype=np.float32))
+            if s.static is not None:
+                history[f"static_{i}"] = torch.from_numpy(np.array(s.static, dtype=np.float32))
+        arrays = {"scaler": scaler_arrays}
+        for name in ("futr_scaler_", "static_scaler_"):
+            sc = getattr(self, name)
+            if sc is not None:
+                arrays[name.rstrip("_")] = {"center": sc.center_, "scale": sc.scale_}
+        config = {
+            "xlstm_ts_version": __version__,
+            "estimator": type(self).__name__,
+            "params": _jsonable(params),
+            "spec": dataclasses.asdict(self.spec_),
+            "scaler": scaler_meta,
+            "calendar_names": list(self.calendar_names_),
+            "series": [_series_meta(s) for s in self.history_],
+        }
+        return save_directory(path, config, {"model": self.model_.state_dict(), "history": history}, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> XLSTMForecaster:
+        """Load a directory written by :meth:`save` (no pickle; tensors land on the CPU)."""
+        config, groups = load_directory(path)
+        if config.get("estimator") != cls.__name__:
+            raise ModelFileError(f"{path} holds a {config.get('estimator')!r}, not a {cls.__name__}")
+        try:
+            est = cls(**config["params"])
+            est.spec_ = ModelSpec(**config["spec"])
+            est.model_ = build_model(est.model, est.spec_, **(est.model_params or {}))
+            est.model_.load_state_dict(groups["model"])
+            est.model_.eval()
+            est.scaler_ = PerSeriesScaler(config["scaler"]["method"]).load_state_dict(
+                groups["scaler"], config["scaler"])
+            est.futr_scaler_ = _channel_scaler(groups.get("futr_scaler"))
+            est.static_scaler_ = _channel_scaler(groups.get("static_scaler"))
+            est.calendar_names_ = tuple(config["calendar_names"])
+            hist = groups["history"]
+            est.history_ = [_series_from_meta(m, hist, i) for i, m in enumerate(config["series"])]
+        except (KeyError, TypeError, RuntimeError, ValueError) as e:
+            if isinstance(e, ModelFileError):
+                raise
+            raise ModelFileError(f"{path} is not a consistent {cls.__name__} directory: {e}") from e
+        est.fit_report_ = None
+        return est
+
+    # ------------------------------------------------------------------ validation
+
+    def _check_params(self) -> None:
+        for name in ("horizon", "lookback", "stride", "batch_size", "max_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        if self.val_size is not None and (not isinstance(self.val_size, (int, np.integer)) or self.val_size < 0):
+            raise ValueError(f"val_size must be None or an int >= 0; got {self.val_size!r}")
+        if self.quantiles is not None:
+            qs = list(self.quantiles)
+            if not qs or any(not 0 < float(q) < 1 for q in qs):
+                raise ValueError(f"quantiles must be levels in (0, 1); got {self.quantiles!r}")
+            if self.loss != "quantile":
+                raise ValueError(f"quantiles need loss='quantile'; got loss={self.loss!r}")
+        elif self.loss == "quantile":
+            raise ValueError("loss='quantile' needs quantiles=[...] (e.g. [0.1, 0.5, 0.9])")
+        if self.model_params is not None and not isinstance(self.model_params, dict):
+            raise TypeError(f"model_params must be a dict; got {type(self.model_params).__name__}")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(df) first")
+
+    def _parse(self, df, static_df, min_length: int) -> list[TimeSeries]:
+        """DataFrame or path -> validated series with calendar features in ``futr``."""
+        if isinstance(df, (str, os.PathLike)):
+            df = read_frame(df)
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"df must be a pandas DataFrame or a CSV/Parquet path; got {type(df).__name__}")
+        common = dict(futr_cols=self.futr_cols, freq=self.freq, fill=self.fill,
+                      fill_missing=self.fill_missing, min_length=min_length)
+        if self.id_col in df.columns:
+            series = from_long(df, id_col=self.id_col, time_col=self.time_col, target_col=self.target_col,
+                               static_df=static_df, **common)
+        else:
+            if static_df is not None:
+                raise ValueError("static_df needs long input with an id column; wide input is one series")
+            time_col = self.time_col if self.time_col in df.columns else None
+            series = from_wide(df, time_col=time_col, **common)
+        if hasattr(self, "spec_"):
+            C = {s.n_channels for s in series}
+            if C != {self.spec_.n_channels}:
+                raise ValueError(
+                    f"the model was fitted on series with {self.spec_.n_channels} channel(s); got {sorted(C)}")
+        return [self._with_calendar(s) for s in series] if self.calendar else series
+
+    def _with_calendar(self, s: TimeSeries) -> TimeSeries:
+        if not isinstance(s.ds, pd.DatetimeIndex):
+            return s  # integer steps have no calendar
+        cal = calendar_features(s.ds, s.freq)
+        names = tuple(f"cal_{n}" for n in calendar_feature_names(s.freq))
+        futr = cal if s.futr is None else np.concatenate([cal, s.futr], axis=1)
+        return dataclasses.replace(s, futr=futr.astype(np.float32), futr_names=names + tuple(s.futr_names))
+
+    # ------------------------------------------------------------------ fitting
+
+    def _val_sizes(self, series: list[TimeSeries]) -> list[int]:
+        L, H = self.lookback, self.horizon
+        if self.val_size is not None:
+            short = [s.unique_id for s in series if len(s) - self.val_size < L + H]
+            if self.val_size and short:
+                raise ValueError(
+                    f"series {short[:5]} are too short for val_size={self.val_size}: each needs "
+                    f"lookback + horizon + val_size = {L + H + self.val_size} rows (or pass val_size=0)")
+            return [int(self.val_size)] * len(series)
+        sizes = []
+        for s in series:
+            v = max(H, int(round(_DEFAULT_VAL_FRACTION * len(s))))
+            sizes.append(v if len(s) - v >= L + H else 0)
+        return sizes
+
+    def _fit_series(self, series: list[TimeSeries]) -> XLSTMForecaster:
+        L, H = self.lookback, self.horizon
+        if len({s.n_channels for s in series}) != 1:
+            raise ValueError("all series must have the same number of target channels")
+        val = self._val_sizes(series)
+        train_end = [len(s) - v for s, v in zip(series, val)]
+        ids = [s.unique_id for s in series]
+        self.scaler_ = PerSeriesScaler(self.scaler).fit([s.values for s in series],
+                                                        spans=[(0, e) for e in train_end], ids=ids)
+        values = self.scaler_.transform_series([s.values for s in series])
+        futr_names = series[0].futr_names
+        if series[0].futr is not None:
+            self.futr_scaler_ = ChannelScaler("standard").fit(
+                np.concatenate([s.futr[:e] for s, e in zip(series, train_end)]))
+        else:
+            self.futr_scaler_ = None
+        if series[0].static is not None:
+            self.static_scaler_ = ChannelScaler("standard").fit(np.stack([s.static for s in series]))
+        else:
+            self.static_scaler_ = None
+        futr = self._scaled_futr(series)
+        static = self._scaled_static(series)
+        train = WindowDataset(values, L, H, stride=self.stride, spans=[(0, e) for e in train_end],
+                              futr=futr, static=static)
+        has_val = any(v > 0 for v in val)
+        valid = None
+        if has_val:
+            spans = [(len(s) - v - L, len(s)) if v else (len(s), len(s)) for s, v in zip(series, val)]
+            valid = WindowDataset(values, L, H, spans=spans, futr=futr, static=static)
+        quantiles = self._model_levels()
+        self.spec_ = ModelSpec(lookback=L, horizon=H, n_channels=series[0].n_channels,
+                               n_futr=len(futr_names), n_static=len(series[0].static_names),
+                               n_outputs=max(len(quantiles), 1))
+        if self.random_state is not None:
+            torch.manual_seed(self.random_state)
+        net = build_model(self.model, self.spec_, **(self.model_params or {}))
+        self.fit_report_ = None
+        if getattr(net, "trainable", True):
+            module = ForecastModule(net, make_loss(self.loss, quantiles=quantiles or None),
+                                    learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                                    lr_schedule=self.lr_schedule, max_epochs=self.max_epochs)
+            gen = torch.Generator().manual_seed(self.random_state or 0)
+            self.fit_report_ = fit_module(
+                module,
+                window_loader(train, self.batch_size, shuffle=True, generator=gen),
+                window_loader(valid, self.batch_size * 4) if valid is not None else None,
+                max_epochs=self.max_epochs, patience=self.patience, seed=self.random_state,
+                trainer_kwargs=self.trainer_kwargs, enable_progress_bar=self.verbose,
+            )
+        self.model_ = net.cpu().eval()
+        self.calendar_names_ = tuple(n for n in futr_names if n.startswith("cal_"))
+        # Keep only what forecasting from the end needs: the last lookback rows of each series.
+        self.history_ = [_slice(s, len(s) - L, len(s)) for s in series]
+        return self
+
+    def _model_levels(self) -> list[float]:
+        """Quantile levels the network outputs: the requested ones plus the median."""
+        if not self.quantiles:
+            return []
+        return sorted({float(q) for q in self.quantiles} | {0.5})
+
+    def _output_levels(self) -> list[float]:
+        return sorted({float(q) for q in self.quantiles}) if self.quantiles else []
+
+    def _scaled_futr(self, series: list[TimeSeries]) -> list[np.ndarray] | None:
+        if self.futr_scaler_ is None:
+            return None
+        return [self.futr_scaler_.transform(s.futr).astype(np.float32) for s in series]
+
+    def _scaled_static(self, series: list[TimeSeries]) -> np.ndarray | None:
+        if self.static_scaler_ is None:
+            return None
+        return self.static_scaler_.transform(np.stack([s.static for s in series])).astype(np.float32)
+
+    # ------------------------------------------------------------------ forecasting
+
+    def _future_futr(self, series: list[TimeSeries], futr_df: pd.DataFrame | None) -> list[np.ndarray] | None:
+        """Future-known covariates for the next ``horizon`` steps of each series."""
+        if series[0].futr is None:
+            return None
+        H = self.horizon
+        user = None
+        if self.futr_cols:
+            if futr_df is None:
+                raise ValueError(
+                    f"the model uses future covariates {list(self.futr_cols)}: pass futr_df with "
+                    f"{self.id_col!r}, {self.time_col!r} and their values for the next {H} steps")
+            n_user = len(self.futr_cols)  # user columns follow the calendar features
+            user_series = [dataclasses.replace(s, futr=s.futr[:, -n_user:], futr_names=tuple(self.futr_cols))
+                           for s in series]
+            user = future_covariates(futr_df, user_series, H, id_col=self.id_col, time_col=self.time_col)
+        out = []
+        for i, s in enumerate(series):
+            parts = []
+            if self.calendar and isinstance(s.ds, pd.DatetimeIndex):
+                parts.append(calendar_features(future_index(s.ds, H, s.freq), s.freq))
+            if user is not None:
+                parts.append(user[i])
+            out.append(np.concatenate(parts, axis=1).astype(np.float32))
+        return out
+
+    def _forecast(self, series: list[TimeSeries], futr_future: list[np.ndarray] | None):
+        """Point and quantile forecasts ``(H, C)`` / ``(H, C, Q)`` per series, original scale."""
+        L, H = self.lookback, self.horizon
+        short = [s.unique_id for s in series if len(s) < L]
+        if short:
+            raise ValueError(f"series {short[:5]} have fewer than lookback={L} rows to forecast from")
+        known = set(self.scaler_.ids_)
+        unseen = [s for s in series if s.unique_id not in known]
+        own = PerSeriesScaler(self.scaler).fit([s.values for s in unseen], ids=[s.unique_id for s in unseen]) if unseen else None
+
+        def scaler_for(uid):
+            return self.scaler_ if uid in known else own
+
+        x = np.stack([scaler_for(s.unique_id).transform(s.values[-L:], s.unique_id) for s in series])
+        batch = {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))}
+        if self.futr_scaler_ is not None:
+            if futr_future is None:
+                raise ValueError("future covariates are required for this model")
+            futr = np.stack([np.concatenate([s.futr[-L:], f]) for s, f in zip(series, futr_future)])
+            batch["x_futr"] = torch.from_numpy(self.futr_scaler_.transform(futr.reshape(-1, futr.shape[-1]))
+                                               .reshape(futr.shape).astype(np.float32))
+        if self.static_scaler_ is not None:
+            batch["static"] = torch.from_numpy(self._scaled_static(series))
+        preds = []
+        with torch.no_grad():
+            for start in range(0, len(series), 1024):
+                chunk = {k: v[start:start + 1024] for k, v in batch.items()}
+                preds.append(self.model_(chunk))
+        pred = torch.cat(preds).numpy().astype(np.float64)  # (N, H, C, Q)
+        levels = self._model_levels()
+        point, quant = [], [] if levels else None
+        for s, p in zip(series, pred):
+            sc = scaler_for(s.unique_id)
+            inv = np.stack([sc.inverse_transform(p[..., q], s.unique_id) for q in range(p.shape[-1])], -1)
+            if not np.isfinite(inv).all():
+                raise FloatingPointError(f"non-finite forecast for series {s.unique_id!r}; please report this")
+            if levels:
+                point.append(inv[..., levels.index(0.5)])
+                quant.append(inv[..., [levels.index(q) for q in self._output_levels()]])
+            else:
+                point.append(inv[..., 0])
+        return point, quant
+
+    # ------------------------------------------------------------------ plotting
+
+    def plot(self, forecast: pd.DataFrame, path: str | os.PathLike, history: pd.DataFrame | None = None,
+             unique_ids: Sequence[str] | None = None, n_history: int | None = None) -> Path:
+        """Plot forecasts (with the quantile band) after their history; writes a PNG."""
+        from .plotting import plot_forecast
+
+        if history is None:
+            self._check_fitted()
+            from .data import to_long_frame
+
+            history = to_long_frame(self.history_, id_col=self.id_col, time_col=self.time_col)
+        return plot_forecast(history, forecast, path, unique_ids=unique_ids, n_history=n_history or self.lookback,
+                             id_col=self.id_col, time_col=self.time_col)
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _slice(s: TimeSeries, start: int, end: int) -> TimeSeries:
+    return dataclasses.replace(
+        s, ds=s.ds[start:end], values=s.values[start:end],
+        futr=None if s.futr is None else s.futr[start:end])
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, tuple):
+            v = list(v)
+        out[k] = v
+    return out
+
+
+def _channel_scaler(arrays: dict | None) -> ChannelScaler | None:
+    if arrays is None:
+        return None
+    sc = ChannelScaler("standard")
+    sc.center_, sc.scale_ = arrays["center"], arrays["scale"]
+    sc.n_features_in_ = len(sc.center_)
+    return sc
+
+
+def _series_meta(s: TimeSeries) -> dict[str, Any]:
+    is_dt = isinstance(s.ds, pd.DatetimeIndex)
+    return {
+        "unique_id": s.unique_id,
+        "start": s.ds[0].isoformat() if is_dt else int(s.ds[0]),
+        "length": len(s),
+        "freq": s.freq.freqstr if is_dt else 1,
+        "tz": str(s.ds.tz) if is_dt and s.ds.tz is not None else None,
+        "channel_names": list(s.channel_names),
+        "channel_ids": list(s.channel_ids),
+        "futr_names": list(s.futr_names),
+        "static_names": list(s.static_names),
+    }
+
+
+def _series_from_meta(m: dict[str, Any], hist: dict[str, torch.Tensor], i: int) -> TimeSeries:
+    if m["tz"] is not None or isinstance(m["start"], str):
+        freq = pd.tseries.frequencies.to_offset(m["freq"])
+        ds = pd.date_range(pd.Timestamp(m["start"]), periods=m["length"], freq=freq)
+    else:
+        freq = 1
+        ds = pd.RangeIndex(m["start"], m["start"] + m["length"])
+    futr = hist.get(f"futr_{i}")
+    static = hist.get(f"static_{i}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TimeSeries(
+            unique_id=m["unique_id"], ds=ds, values=hist[f"values_{i}"].numpy(),
+            channel_names=tuple(m["channel_names"]), channel_ids=tuple(m["channel_ids"]), freq=freq,
+            futr=None if futr is None else futr.numpy(), futr_names=tuple(m["futr_names"]),
+            static=None if static is None else static.numpy(), static_names=tuple(m["static_names"]),
+        )

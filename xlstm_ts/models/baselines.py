@@ -1,0 +1,112 @@
+"""Baselines behind the common interface: ``naive``, ``seasonal_naive``, ``dlinear``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from .base import ForecastModel
+from .layers import CovariateHead, RevIN, moving_average
+
+
+class _NoFit(ForecastModel):
+    """A model with nothing to learn: ``trainable = False``.
+
+    It holds one zero-size parameter, and its output depends on it (through a sum of zero
+    elements), so a generic trainer that does not skip it still runs: the optimizer gets a
+    non-empty parameter list and ``loss.backward()`` has a graph. Nothing changes.
+    """
+
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, spec, **hparams):
+        super().__init__(spec, **hparams)
+        self._dummy = nn.Parameter(torch.zeros(0))
+
+    def _tie(self, out: torch.Tensor) -> torch.Tensor:
+        return out + self._dummy.sum().to(out.dtype) if torch.is_grad_enabled() else out
+
+
+class Naive(_NoFit):
+    """Repeat the last observed value over the horizon (and all Q outputs)."""
+
+    name: ClassVar[str] = "naive"
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def _forward(self, x, futr, static):
+        s = self.spec
+        out = x[:, -1:, :, None].expand(-1, s.horizon, -1, s.n_outputs)
+        return self._tie(out.clone())
+
+
+class SeasonalNaive(_NoFit):
+    """``y[t + h] = x[t + h - m * ceil(h / m)]``: the last season repeated over the horizon."""
+
+    name: ClassVar[str] = "seasonal_naive"
+    defaults: ClassVar[dict[str, Any]] = {"season_length": 24}
+
+    def __init__(self, spec, **hparams):
+        super().__init__(spec, **hparams)
+        m = self.hparams["season_length"]
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"season_length must be a positive int; got {m!r}")
+        if m > self.spec.lookback:
+            raise ValueError(f"season_length {m} exceeds the lookback {self.spec.lookback}")
+        L = self.spec.lookback
+        idx = torch.tensor([L - m + (h % m) for h in range(self.spec.horizon)])
+        self.register_buffer("index", idx, persistent=False)
+
+    def _forward(self, x, futr, static):
+        out = x[:, self.index, :, None].expand(-1, -1, -1, self.spec.n_outputs)
+        return self._tie(out.clone())
+
+
+class DLinear(ForecastModel):
+    """DLinear (Zeng et al., 2023): moving-average trend + remainder, one ``Linear(L -> H*Q)`` each.
+
+    ``individual=False`` shares both maps across channels (the LTSF-Linear default). Covariates
+    (future part of ``x_futr`` and statics) enter through an additive :class:`CovariateHead`;
+    the past part of ``x_futr`` is not used. ``revin`` is off by default, as in the paper.
+    """
+
+    name: ClassVar[str] = "dlinear"
+    defaults: ClassVar[dict[str, Any]] = {"kernel_size": 25, "individual": False, "revin": False}
+
+    def __init__(self, spec, **hparams):
+        super().__init__(spec, **hparams)
+        s, hp = self.spec, self.hparams
+        k = hp["kernel_size"]
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"kernel_size must be a positive int; got {k!r}")
+        out = s.horizon * s.n_outputs
+        n = s.n_channels if hp["individual"] else 1
+        self.seasonal = nn.ModuleList(nn.Linear(s.lookback, out) for _ in range(n))
+        self.trend = nn.ModuleList(nn.Linear(s.lookback, out) for _ in range(n))
+        self.revin = RevIN(s.n_channels) if hp["revin"] else None
+        self.covariates = (CovariateHead(s.horizon, s.n_futr, s.n_static, s.n_channels, s.n_outputs)
+                           if s.n_futr or s.n_static else None)
+
+    def decompose(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (B, L, C) -> (seasonal, trend)`` with ``trend = moving_average(x, kernel_size)``."""
+        trend = moving_average(x, self.hparams["kernel_size"])
+        return x - trend, trend
+
+    def _forward(self, x, futr, static):
+        s = self.spec
+        B, L, C = x.shape
+        stats = None
+        if self.revin is not None:
+            x, stats = self.revin.normalize(x)
+        seas, trend = (t.transpose(1, 2) for t in self.decompose(x))  # (B, C, L)
+        if len(self.seasonal) == 1:
+            out = self.seasonal[0](seas) + self.trend[0](trend)  # (B, C, H*Q)
+        else:
+            out = torch.stack([self.seasonal[c](seas[:, c]) + self.trend[c](trend[:, c]) for c in range(C)], 1)
+        out = out.reshape(B, C, s.horizon, s.n_outputs).transpose(1, 2)
+        if self.covariates is not None:
+            out = out + self.covariates(futr[:, L:] if futr is not None else None, static)
+        if stats is not None:
+            out = self.revin.denormalize(out, stats)
+        return out

@@ -1,0 +1,88 @@
+"""Model registry: ``MODELS``, ``build_model``, ``model_hparams`` and YAML presets."""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .base import ForecastModel, ModelSpec, _merge
+from .baselines import DLinear, Naive, SeasonalNaive
+from .patchtst import PatchTST
+from .xlstm_mixer import XLSTMMixer
+from .xlstm_patch import XLSTMPatch
+
+MODELS: dict[str, type[ForecastModel]] = {
+    cls.name: cls for cls in (XLSTMPatch, XLSTMMixer, PatchTST, DLinear, Naive, SeasonalNaive)
+}
+
+
+def get_model_class(name: str) -> type[ForecastModel]:
+    try:
+        return MODELS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model {name!r}; valid models: {sorted(MODELS)}") from None
+
+
+def model_hparams(name: str) -> dict[str, Any]:
+    """The default hparams of model ``name`` (a copy; JSON-able)."""
+    return copy.deepcopy(get_model_class(name).defaults)
+
+
+def build_model(name: str, spec: ModelSpec | dict[str, Any], **hparams: Any) -> ForecastModel:
+    """Instantiate model ``name`` for ``spec``; ``hparams`` override the defaults (nested dicts merge)."""
+    return get_model_class(name)(spec, **hparams)
+
+
+def _preset_dir():
+    return importlib.resources.files("xlstm_ts._configs") / "models"
+
+
+def list_presets() -> list[str]:
+    """Names of the bundled presets (``configs/models/*.yaml``)."""
+    d = _preset_dir()
+    return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".yaml")) if d.is_dir() else []
+
+
+def load_preset(name_or_path: str | Path) -> dict[str, Any]:
+    """``{"model": name, "hparams": {...}}`` from a bundled preset name or a YAML file path.
+
+    The model name and hparam names are validated (nested xLSTM configs are checked when the
+    model is built).
+    """
+    s = str(name_or_path)
+    path = Path(s)
+    if s.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise ValueError(f"preset file {s!r} does not exist")
+        text = path.read_text()
+    else:
+        res = _preset_dir() / f"{s}.yaml"
+        if not res.is_file():
+            raise ValueError(f"unknown preset {s!r}; bundled presets: {list_presets()}")
+        text = res.read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict) or "model" not in data:
+        raise ValueError(f"preset {s!r} must be a mapping with keys 'model' and 'hparams'")
+    unknown = sorted(set(data) - {"model", "hparams", "description"})
+    if unknown:
+        raise ValueError(f"preset {s!r} has unknown keys {unknown}; valid: ['description', 'hparams', 'model']")
+    cls = get_model_class(data["model"])
+    hparams = data.get("hparams") or {}
+    if not isinstance(hparams, dict):
+        raise ValueError(f"preset {s!r}: 'hparams' must be a mapping")
+    bad = sorted(set(hparams) - set(cls.defaults))
+    if bad:
+        raise ValueError(f"preset {s!r}: unknown hparams {bad} for model {data['model']!r}; "
+                         f"valid hparams: {sorted(cls.defaults)}")
+    return {"model": data["model"], "hparams": hparams}
+
+
+def build_from_preset(name_or_path: str | Path, spec: ModelSpec | dict[str, Any], **overrides: Any) -> ForecastModel:
+    """Build the model of a preset; ``overrides`` are merged over the preset's hparams."""
+    p = load_preset(name_or_path)
+    hp = _merge(p["hparams"], overrides, "", check_keys=False)
+    return build_model(p["model"], spec, **hp)
