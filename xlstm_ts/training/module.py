@@ -40,7 +40,7 @@ class ForecastModule(L.LightningModule):
             # A NaN loss must stop the run loudly rather than train on garbage.
             raise FloatingPointError(f"{name} loss is {loss.item()} at epoch {self.current_epoch}")
         self.log(name, loss, prog_bar=True, on_step=False, on_epoch=True,
-                 batch_size=batch["y"].shape[0], sync_dist=name == "val_loss")
+                 batch_size=batch["y"].shape[0], sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):
