@@ -6,6 +6,11 @@ covariates -> per-series scaler fitted on the training span only -> lazy windows
 training with early stopping on the last part of each series -> forecasts -> inverse scaling
 -> ``unique_id, ds, y_hat`` (+ ``y_hat_q<level>`` columns).
 
+Streaming models (``model="xlstm_stream"``, see :mod:`xlstm_ts.streaming`) are trained with
+truncated BPTT over whole series instead of windows; the fitted estimator then keeps each
+series' recurrent state (``stream_``), :meth:`XLSTMForecaster.update` advances it in O(1) per
+new observation and :meth:`XLSTMForecaster.predict` forecasts from it.
+
 Public methods validate and delegate to private ``_fit_series`` / ``_forecast`` that work on
 ``TimeSeries`` lists (sktime's pattern), so ``fit``, ``predict`` and ``cross_validation`` share
 one path.
@@ -42,9 +47,11 @@ from .data import (
     read_frame,
     window_loader,
 )
-from .models import ModelSpec, build_model
+from .models import ModelSpec, build_model, get_model_class
 from .models.losses import make_loss
 from .persist import ModelFileError, load_directory, save_directory
+from .streaming.state import StreamState
+from .streaming.training import fit_stream, read_series
 from .training import ForecastModule, fit_module
 
 _DEFAULT_VAL_FRACTION = 0.1
@@ -60,7 +67,10 @@ class XLSTMForecaster(BaseEstimator):
         horizon: forecast length H.
         lookback: input window length L.
         model: a name from :data:`xlstm_ts.models.MODELS` (``"xlstm_patch"``, ``"xlstm_mixer"``,
-            ``"dlinear"``, ``"patchtst"``, ``"naive"``, ``"seasonal_naive"``).
+            ``"dlinear"``, ``"patchtst"``, ``"naive"``, ``"seasonal_naive"``) or the streaming
+            model ``"xlstm_stream"`` (trained with truncated BPTT; ``lookback`` is its default
+            TBPTT segment length and ``batch_size`` the number of parallel lanes; ``stride``
+            is not used).
         model_params: hyper-parameters of the network (JSON-able dict; see
             :func:`xlstm_ts.models.model_hparams`).
         loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"``.
@@ -164,7 +174,9 @@ class XLSTMForecaster(BaseEstimator):
 
         Args:
             df: history to forecast from (any series, also ones not seen in ``fit``: they are
-                scaled by their own history). None forecasts from the end of the fitted data.
+                scaled by their own history). None forecasts from the end of the fitted data
+                (after any :meth:`update`). A streaming model reads ``df`` whole, from the zero
+                state, so pass the full history of each series (any length >= 1).
             futr_df: long frame (``id_col``, ``time_col``, ``futr_cols``) with the future
                 covariate values for the next ``horizon`` steps; required when ``futr_cols``
                 were used.
@@ -175,11 +187,56 @@ class XLSTMForecaster(BaseEstimator):
             at each series' frequency.
         """
         self._check_fitted()
-        series = self.history_ if df is None else self._parse(df, static_df, min_length=self.lookback)
+        min_length = 1 if self._streaming else self.lookback
+        series = self.history_ if df is None else self._parse(df, static_df, min_length=min_length)
         futr = self._future_futr(series, futr_df)
-        point, quant = self._forecast(series, futr)
+        if df is None and self._streaming:
+            point, quant = self._forecast_stream(series, futr, self.stream_.last_out)
+        else:
+            point, quant = self._forecast(series, futr)
         return predictions_frame(series, point, quantiles=self._output_levels() or None,
                                  y_quantiles=quant, id_col=self.id_col, time_col=self.time_col)
+
+    def update(self, df: pd.DataFrame | str | os.PathLike) -> XLSTMForecaster:
+        """Append new observations to the fitted series without refitting.
+
+        ``df`` has the columns of ``fit`` (targets and ``futr_cols``; long or wide) and, per
+        series, rows that continue it: the first new timestamp must be exactly one step (at the
+        series' frequency) after its last known one, so a gap or an overlap is a ValueError
+        naming the series and the expected timestamp. Series absent from ``df`` are unchanged;
+        series not seen in ``fit`` are an error (forecast them with ``predict(df)``).
+
+        A streaming model advances each series' recurrent state over its k new rows (O(k) time,
+        O(1) memory: the state does not grow), so :meth:`predict` then forecasts from the new end
+        exactly as ``predict(full_history)`` would. Windowed models slide their kept
+        ``lookback`` window over the new rows (the same forecasts as ``predict(full_history)``
+        for these series). Scalers stay those of ``fit``. Nothing changes if ``df`` is invalid.
+
+        Returns:
+            ``self``.
+        """
+        self._check_fitted()
+        first = self.history_[0]
+        freq = first.freq.freqstr if isinstance(first.ds, pd.DatetimeIndex) else None
+        new = self._parse(df, None, min_length=1, freq=self.freq or freq)
+        where = {s.unique_id: i for i, s in enumerate(self.history_)}
+        unknown = [s.unique_id for s in new if s.unique_id not in where]
+        if unknown:
+            raise ValueError(
+                f"update got series {unknown[:5]} that were not seen in fit (known: {list(where)[:5]}"
+                f"{'...' if len(where) > 5 else ''}); forecast new series with predict(df)")
+        for s in new:
+            _check_continues(self.history_[where[s.unique_id]], s)
+        L = self.lookback
+        history = list(self.history_)
+        for s in new:
+            i = where[s.unique_id]
+            history[i] = _append(history[i], s, L)
+        stream = self._advance_stream([where[s.unique_id] for s in new], new) if self._streaming else None
+        self.history_ = history
+        if stream is not None:
+            self.stream_ = stream
+        return self
 
     def cross_validation(
         self,
@@ -264,7 +321,10 @@ class XLSTMForecaster(BaseEstimator):
             "calendar_names": list(self.calendar_names_),
             "series": [_series_meta(s) for s in self.history_],
         }
-        return save_directory(path, config, {"model": self.model_.state_dict(), "history": history}, arrays)
+        tensors = {"model": self.model_.state_dict(), "history": history}
+        if getattr(self, "stream_", None) is not None:
+            tensors["stream"], config["stream"] = self.stream_.to_tensors()
+        return save_directory(path, config, tensors, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> XLSTMForecaster:
@@ -285,6 +345,10 @@ class XLSTMForecaster(BaseEstimator):
             est.calendar_names_ = tuple(config["calendar_names"])
             hist = groups["history"]
             est.history_ = [_series_from_meta(m, hist, i) for i, m in enumerate(config["series"])]
+            est.stream_ = (StreamState.from_tensors(groups["stream"], config["stream"])
+                           if "stream" in config else None)
+            if est._streaming and est.stream_ is None:
+                raise ValueError("the streaming state is missing")
         except (KeyError, TypeError, RuntimeError, ValueError) as e:
             if isinstance(e, ModelFileError):
                 raise
@@ -316,13 +380,17 @@ class XLSTMForecaster(BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(df) first")
 
-    def _parse(self, df, static_df, min_length: int) -> list[TimeSeries]:
+    @property
+    def _streaming(self) -> bool:
+        return bool(getattr(getattr(self, "model_", None), "streaming", False))
+
+    def _parse(self, df, static_df, min_length: int, freq=None) -> list[TimeSeries]:
         """DataFrame or path -> validated series with calendar features in ``futr``."""
         if isinstance(df, (str, os.PathLike)):
             df = read_frame(df)
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame or a CSV/Parquet path; got {type(df).__name__}")
-        common = dict(futr_cols=self.futr_cols, freq=self.freq, fill=self.fill,
+        common = dict(futr_cols=self.futr_cols, freq=self.freq if freq is None else freq, fill=self.fill,
                       fill_missing=self.fill_missing, min_length=min_length)
         if self.id_col in df.columns:
             series = from_long(df, id_col=self.id_col, time_col=self.time_col, target_col=self.target_col,
@@ -369,7 +437,7 @@ class XLSTMForecaster(BaseEstimator):
         if len({s.n_channels for s in series}) != 1:
             raise ValueError("all series must have the same number of target channels")
         val = self._val_sizes(series)
-        train_end = [len(s) - v for s, v in zip(series, val)]
+        train_end = [len(s) - v for s, v in zip(series, val, strict=True)]
         ids = [s.unique_id for s in series]
         self.scaler_ = PerSeriesScaler(self.scaler).fit([s.values for s in series],
                                                         spans=[(0, e) for e in train_end], ids=ids)
@@ -377,7 +445,7 @@ class XLSTMForecaster(BaseEstimator):
         futr_names = series[0].futr_names
         if series[0].futr is not None:
             self.futr_scaler_ = ChannelScaler("standard").fit(
-                np.concatenate([s.futr[:e] for s, e in zip(series, train_end)]))
+                np.concatenate([s.futr[:e] for s, e in zip(series, train_end, strict=True)]))
         else:
             self.futr_scaler_ = None
         if series[0].static is not None:
@@ -386,13 +454,15 @@ class XLSTMForecaster(BaseEstimator):
             self.static_scaler_ = None
         futr = self._scaled_futr(series)
         static = self._scaled_static(series)
-        train = WindowDataset(values, L, H, stride=self.stride, spans=[(0, e) for e in train_end],
-                              futr=futr, static=static)
-        has_val = any(v > 0 for v in val)
-        valid = None
-        if has_val:
-            spans = [(len(s) - v - L, len(s)) if v else (len(s), len(s)) for s, v in zip(series, val)]
-            valid = WindowDataset(values, L, H, spans=spans, futr=futr, static=static)
+        streaming = bool(getattr(get_model_class(self.model), "streaming", False))
+        if not streaming:
+            train = WindowDataset(values, L, H, stride=self.stride, spans=[(0, e) for e in train_end],
+                                  futr=futr, static=static)
+            has_val = any(v > 0 for v in val)
+            valid = None
+            if has_val:
+                spans = [(len(s) - v - L, len(s)) if v else (len(s), len(s)) for s, v in zip(series, val, strict=True)]
+                valid = WindowDataset(values, L, H, spans=spans, futr=futr, static=static)
         quantiles = self._model_levels()
         self.spec_ = ModelSpec(lookback=L, horizon=H, n_channels=series[0].n_channels,
                                n_futr=len(futr_names), n_static=len(series[0].static_names),
@@ -401,6 +471,9 @@ class XLSTMForecaster(BaseEstimator):
             torch.manual_seed(self.random_state)
         net = build_model(self.model, self.spec_, **(self.model_params or {}))
         self.fit_report_ = None
+        self.stream_ = None
+        if streaming:
+            return self._fit_stream(net, series, values, futr, static, train_end, quantiles)
         if getattr(net, "trainable", True):
             module = ForecastModule(net, make_loss(self.loss, quantiles=quantiles or None),
                                     learning_rate=self.learning_rate, weight_decay=self.weight_decay,
@@ -418,6 +491,43 @@ class XLSTMForecaster(BaseEstimator):
         # Keep only what forecasting from the end needs: the last lookback rows of each series.
         self.history_ = [_slice(s, len(s) - L, len(s)) for s in series]
         return self
+
+    def _fit_stream(self, net, series, values, futr, static, train_end, quantiles) -> XLSTMForecaster:
+        """TBPTT training of a streaming model, then one read of every whole series into its state."""
+        self.fit_report_ = fit_stream(
+            net, make_loss(self.loss, quantiles=quantiles or None), values, futr, static, train_end,
+            horizon=self.horizon, segment_len=net.hparams["segment_len"] or self.lookback,
+            lane_len=net.hparams["lane_len"], batch_size=self.batch_size, learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay, lr_schedule=self.lr_schedule, max_epochs=self.max_epochs,
+            patience=self.patience, seed=self.random_state, trainer_kwargs=self.trainer_kwargs,
+            verbose=self.verbose,
+        )
+        self.model_ = net.cpu().eval()
+        self.calendar_names_ = tuple(n for n in series[0].futr_names if n.startswith("cal_"))
+        self.history_ = [_slice(s, max(len(s) - self.lookback, 0), len(s)) for s in series]
+        self.stream_ = read_series(self.model_, values, futr, static)
+        return self
+
+    def _advance_stream(self, rows: list[int], new: list[TimeSeries]) -> StreamState:
+        """The stream state after reading the rows of ``new`` (series ``rows`` of ``history_``)."""
+        model, st = self.model_, self.stream_
+        stream = StreamState(state=st.state, last_out=st.last_out, n_seen=st.n_seen)
+        by_len: dict[int, list[int]] = {}
+        for k, s in enumerate(new):
+            by_len.setdefault(len(s), []).append(k)
+        for n, ks in by_len.items():
+            idx = torch.tensor([rows[k] for k in ks], dtype=torch.long)
+            x = np.stack([self.scaler_.transform(new[k].values, new[k].unique_id) for k in ks]).astype(np.float32)
+            f = None
+            if self.futr_scaler_ is not None:
+                f = torch.from_numpy(np.stack([self.futr_scaler_.transform(new[k].futr) for k in ks]).astype(np.float32))
+            static = None
+            if self.static_scaler_ is not None:
+                static = torch.from_numpy(self._scaled_static([self.history_[rows[k]] for k in ks]))
+            state, _ = stream.rows(idx)
+            last, state = model.read(torch.from_numpy(x), f, static, state)
+            stream.set_rows(idx, state, last, torch.full((len(ks),), n, dtype=torch.int64))
+        return stream
 
     def _model_levels(self) -> list[float]:
         """Quantile levels the network outputs: the requested ones plus the median."""
@@ -467,23 +577,19 @@ class XLSTMForecaster(BaseEstimator):
 
     def _forecast(self, series: list[TimeSeries], futr_future: list[np.ndarray] | None):
         """Point and quantile forecasts ``(H, C)`` / ``(H, C, Q)`` per series, original scale."""
-        L, H = self.lookback, self.horizon
+        if self._streaming:
+            return self._forecast_stream(series, futr_future, None)
+        L = self.lookback
         short = [s.unique_id for s in series if len(s) < L]
         if short:
             raise ValueError(f"series {short[:5]} have fewer than lookback={L} rows to forecast from")
-        known = set(self.scaler_.ids_)
-        unseen = [s for s in series if s.unique_id not in known]
-        own = PerSeriesScaler(self.scaler).fit([s.values for s in unseen], ids=[s.unique_id for s in unseen]) if unseen else None
-
-        def scaler_for(uid):
-            return self.scaler_ if uid in known else own
-
+        scaler_for = self._scaler_lookup(series)
         x = np.stack([scaler_for(s.unique_id).transform(s.values[-L:], s.unique_id) for s in series])
         batch = {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))}
         if self.futr_scaler_ is not None:
             if futr_future is None:
                 raise ValueError("future covariates are required for this model")
-            futr = np.stack([np.concatenate([s.futr[-L:], f]) for s, f in zip(series, futr_future)])
+            futr = np.stack([np.concatenate([s.futr[-L:], f]) for s, f in zip(series, futr_future, strict=True)])
             batch["x_futr"] = torch.from_numpy(self.futr_scaler_.transform(futr.reshape(-1, futr.shape[-1]))
                                                .reshape(futr.shape).astype(np.float32))
         if self.static_scaler_ is not None:
@@ -494,9 +600,45 @@ class XLSTMForecaster(BaseEstimator):
                 chunk = {k: v[start:start + 1024] for k, v in batch.items()}
                 preds.append(self.model_(chunk))
         pred = torch.cat(preds).numpy().astype(np.float64)  # (N, H, C, Q)
+        return self._finish(series, pred, scaler_for)
+
+    def _scaler_lookup(self, series: list[TimeSeries]):
+        """``uid -> scaler``: the fitted one for known series, one fitted on the given history otherwise."""
+        known = set(self.scaler_.ids_)
+        unseen = [s for s in series if s.unique_id not in known]
+        own = PerSeriesScaler(self.scaler).fit([s.values for s in unseen], ids=[s.unique_id for s in unseen]) if unseen else None
+
+        def scaler_for(uid):
+            return self.scaler_ if uid in known else own
+
+        return scaler_for
+
+    def _forecast_stream(self, series: list[TimeSeries], futr_future: list[np.ndarray] | None,
+                         last_out: torch.Tensor | None):
+        """Streaming forecasts from the stack outputs ``last_out`` (None: read each whole series
+        from the zero state first)."""
+        scaler_for = self._scaler_lookup(series)
+        static = self._scaled_static(series)
+        if last_out is None:
+            values = [scaler_for(s.unique_id).transform(s.values, s.unique_id) for s in series]
+            last_out = read_series(self.model_, values, self._scaled_futr(series), static).last_out
+        fut = None
+        if self.futr_scaler_ is not None:
+            if futr_future is None:
+                raise ValueError("future covariates are required for this model")
+            f = np.stack(futr_future)
+            fut = torch.from_numpy(self.futr_scaler_.transform(f.reshape(-1, f.shape[-1]))
+                                   .reshape(f.shape).astype(np.float32))
+        st = None if static is None else torch.from_numpy(static)
+        with torch.no_grad():
+            pred = self.model_.head(last_out, fut, st)
+        return self._finish(series, pred.numpy().astype(np.float64), scaler_for)
+
+    def _finish(self, series: list[TimeSeries], pred: np.ndarray, scaler_for):
+        """``(N, H, C, Q)`` scaled forecasts -> per-series point (and quantile) forecasts, original scale."""
         levels = self._model_levels()
         point, quant = [], [] if levels else None
-        for s, p in zip(series, pred):
+        for s, p in zip(series, pred, strict=True):
             sc = scaler_for(s.unique_id)
             inv = np.stack([sc.inverse_transform(p[..., q], s.unique_id) for q in range(p.shape[-1])], -1)
             if not np.isfinite(inv).all():
@@ -582,3 +724,44 @@ def _series_from_meta(m: dict[str, Any], hist: dict[str, torch.Tensor], i: int) 
             futr=None if futr is None else futr.numpy(), futr_names=tuple(m["futr_names"]),
             static=None if static is None else static.numpy(), static_names=tuple(m["static_names"]),
         )
+
+
+def _append(s: TimeSeries, new: TimeSeries, keep: int) -> TimeSeries:
+    """``s`` followed by the rows of ``new``, keeping the last ``keep`` rows (a regular index)."""
+    n = min(len(s) + len(new), keep)
+    values = np.concatenate([s.values, new.values.astype(s.values.dtype)])[-n:]
+    futr = None if s.futr is None else np.concatenate([s.futr, new.futr.astype(s.futr.dtype)])[-n:]
+    last = new.ds[-1]
+    if isinstance(s.ds, pd.DatetimeIndex):
+        ds = pd.date_range(end=last, periods=n, freq=s.freq, name=s.ds.name).as_unit(s.ds.unit)
+    else:
+        ds = pd.RangeIndex(int(last) - n + 1, int(last) + 1)
+    return dataclasses.replace(s, ds=ds, values=values, futr=futr)
+
+
+def _check_continues(s: TimeSeries, new: TimeSeries) -> None:
+    """``new`` must start exactly one step after the end of ``s``: a clear error otherwise."""
+    if new.futr_names != s.futr_names:
+        raise ValueError(f"update: series {s.unique_id!r} has covariates {list(new.futr_names)}; "
+                         f"it was fitted with {list(s.futr_names)}")
+    expected = future_index(s.ds, 1, s.freq)[0]
+    start = new.ds[0]
+    if isinstance(s.ds, pd.DatetimeIndex) != isinstance(new.ds, pd.DatetimeIndex):
+        raise ValueError(f"update: series {s.unique_id!r} has {'datetime' if isinstance(s.ds, pd.DatetimeIndex) else 'integer'} "
+                         f"timestamps; the new data starts at {start!r}")
+    try:
+        if start == expected:
+            return
+        before = start < expected
+    except TypeError:
+        raise ValueError(f"update: series {s.unique_id!r} must continue at {expected} (same time zone); "
+                         f"the new data starts at {start}") from None
+    if before:
+        raise ValueError(f"update: series {s.unique_id!r} must continue at {expected}, one step after its "
+                         f"last timestamp {s.ds[-1]}; the new data starts at {start}, which overlaps the "
+                         f"known history")
+    missing = len(pd.date_range(expected, start, freq=s.freq)) - 1 if isinstance(s.ds, pd.DatetimeIndex) \
+        else int(start) - int(expected)
+    raise ValueError(f"update: series {s.unique_id!r} must continue at {expected}, one step after its last "
+                     f"timestamp {s.ds[-1]}; the new data starts at {start}: a gap of {missing} missing "
+                     f"step(s)")

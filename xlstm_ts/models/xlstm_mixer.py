@@ -17,8 +17,10 @@ class XLSTMMixer(ForecastModel):
     1. RevIN per channel; a shared ``Linear(L -> H)`` (NLinear style) gives each channel an
        initial forecast.
     2. Each channel becomes one token: ``Linear(L + H -> E)`` of [its look-back, its linear
-       forecast]. Future covariates become tokens too (``Linear(L + H -> E)`` of each covariate's
-       series), statics one token, and ``num_mem_tokens`` learnable tokens open the sequence.
+       forecast] (``embed_lookback=True``) or ``Linear(H -> E)`` of the linear forecast only, as
+       xLSTM-Mixer does (``embed_lookback=False``). Future covariates become tokens too
+       (``Linear(L + H -> E)`` of each covariate's series plus a learned covariate id), statics
+       one token, and ``num_mem_tokens`` learnable tokens open the sequence.
     3. An xLSTM stack (sLSTM by default, as in the paper) runs over the token sequence
        ``[memory, covariates, static, channels]`` in two views that share weights: channels in
        their original order and reversed (xLSTM-Mixer's "view mixing"), so that every channel

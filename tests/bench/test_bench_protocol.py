@@ -1,0 +1,72 @@
+"""The benchmark protocol against the published TSLib formulas (benchmarks.md §1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xlstm_ts.bench import load_bench_data, prepare_splits
+from xlstm_ts.bench.protocol import season_length_for
+
+
+def _ett_hour_formula(L):
+    return ([0, 12 * 30 * 24 - L, 12 * 30 * 24 + 4 * 30 * 24 - L],
+            [12 * 30 * 24, 12 * 30 * 24 + 4 * 30 * 24, 12 * 30 * 24 + 8 * 30 * 24])
+
+
+def _ratio_formula(n, L):
+    num_train, num_test = int(n * 0.7), int(n * 0.2)
+    num_vali = n - num_train - num_test
+    return [0, num_train - L, n - num_test - L], [num_train, num_train + num_vali, n]
+
+
+@pytest.mark.parametrize("L", [96, 336, 512])
+def test_etth1_borders_windows_and_scaler(L):
+    data = load_bench_data("ETTh1")
+    assert data.n_rows == 17420 and data.target == "OT" and data.protocol == "ett-hour"
+    prep = prepare_splits(data, L, 96)
+    assert [list(b) for b in prep.borders] == [list(b) for b in _ett_hour_formula(L)]
+    counts = prep.window_counts()
+    assert counts["test"] == 2785  # 2880 - 96 + 1, independent of L
+    assert counts["val"] == 2785
+    assert counts["train"] == 8640 - L - 96 + 1
+    # First test target row sits exactly on the border; the last test target is row 14399.
+    first = prep.test.index[0, 1] + L
+    last = prep.test.index[-1, 1] + L + 96 - 1
+    assert first == 11520 and last == 14399
+    # Scaler fitted on the training rows only (population std, like StandardScaler).
+    train = data.values[:8640]
+    np.testing.assert_allclose(prep.scaler.center_, train.mean(0))
+    np.testing.assert_allclose(prep.scaler.scale_, train.std(0))
+    np.testing.assert_allclose(prep.scaled[:8640].mean(0), 0, atol=1e-4)
+
+
+@pytest.mark.parametrize(("name", "L", "H", "test_windows"), [
+    ("exchange_rate", 96, 96, 1517 - 96 + 1),
+    ("exchange_rate", 336, 720, 1517 - 720 + 1),
+    ("ili", 36, 24, 193 - 24 + 1),
+    ("ili", 104, 60, 193 - 60 + 1),
+    ("ETTm1", 96, 96, 11520 - 96 + 1),
+])
+def test_ratio_and_minute_window_counts(name, L, H, test_windows):
+    data = load_bench_data(name)
+    prep = prepare_splits(data, L, H)
+    assert prep.window_counts()["test"] == test_windows
+    if data.protocol == "ratio":
+        assert [list(b) for b in prep.borders] == [list(b) for b in _ratio_formula(data.n_rows, L)]
+
+
+def test_weather_file_used_as_is():
+    data = load_bench_data("weather")
+    assert data.n_rows == 52696 and data.n_channels == 21 and data.target == "OT"
+    assert prepare_splits(data, 96, 96).spans.test == (42157 - 96, 52696)
+
+
+def test_custom_file_target_moved_last(synthetic_csv):
+    data = load_bench_data(path=synthetic_csv, protocol="ratio", target="load")
+    assert data.columns == ("a", "b", "load") and data.name == "toy"
+    assert season_length_for(data.index) == 24
+    with pytest.raises(ValueError, match="target column"):
+        load_bench_data(path=synthetic_csv, target="nope")
+    with pytest.raises(ValueError, match="protocol"):
+        load_bench_data(path=synthetic_csv, protocol="weekly")

@@ -1,0 +1,262 @@
+"""Benchmark grid configs (``configs/bench/*.yaml``) and their expansion into cells.
+
+A config is a mapping::
+
+    description: ...
+    datasets: [ETTh1]                 # bundled names; files come through --data
+    horizons: [96, 192, 336, 720]
+    lookback: {short: 96, long: 336}  # the two regimes
+    regimes: [long]                   # which regimes run by default
+    seeds: [2021, 2022, 2023]
+    train: {max_epochs: 10, patience: 3, batch_size: 64, ...}   # defaults for every model
+    models:                           # label -> entry; the label names the row in tables
+      naive: {}
+      dlinear: {train: {learning_rate: 0.005}}
+      xlstm_patch_s16:                # a variant: label != model name
+        model: xlstm_patch
+        hparams: {...}
+        train: {...}
+        by_horizon: {720: {train: {...}}}   # overrides for one horizon
+        by_regime: {short: {hparams: {...}}}
+    run: [naive, dlinear, xlstm_patch]   # labels run by default (default: all)
+
+Without ``--config`` each dataset uses its preset ``configs/bench/<dataset>.yaml``; a file
+given by ``--data`` uses the preset of its protocol family (``ett-hour`` -> ``etth1``,
+``ett-minute`` -> ``ettm1``) or ``default``. Presets are chosen on validation only.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xlstm_ts.models import MODELS, model_hparams
+
+__all__ = [
+    "TRAIN_DEFAULTS",
+    "Cell",
+    "expand_cells",
+    "find_preset",
+    "list_bench_presets",
+    "load_bench_config",
+    "merge",
+    "resolve_model",
+]
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "max_epochs": 10,
+    "patience": 3,
+    "batch_size": 64,
+    "eval_batch_size": 512,
+    "learning_rate": 1e-3,
+    "weight_decay": 0.0,
+    "lr_schedule": "cosine",
+    "loss": "mse",
+    "limit_train_batches": None,
+    "limit_val_batches": None,
+    "max_minutes": None,
+    "gradient_clip_val": None,
+}
+
+CONFIG_KEYS = {"description", "datasets", "horizons", "lookback", "regimes", "seeds", "train",
+               "models", "run", "protocol", "target"}
+MODEL_KEYS = {"model", "hparams", "train", "by_horizon", "by_regime", "description"}
+FAMILY_PRESET = {"ett-hour": "etth1", "ett-minute": "ettm1"}
+
+
+def merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
+    """Deep merge (``over`` wins; nested dicts merge)."""
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _preset_dir():
+    return resources.files("xlstm_ts._configs") / "bench"
+
+
+def list_bench_presets() -> list[str]:
+    d = _preset_dir()
+    return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".yaml")) if d.is_dir() else []
+
+
+def find_preset(dataset: str, protocol: str | None = None) -> str:
+    """Preset name for a dataset (its own file, else its protocol family's, else ``default``)."""
+    names = set(list_bench_presets())
+    key = dataset.lower()
+    if key in names:
+        return key
+    if protocol in FAMILY_PRESET and FAMILY_PRESET[protocol] in names:
+        return FAMILY_PRESET[protocol]
+    return "default"
+
+
+def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = sorted(set(cfg) - CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; valid: {sorted(CONFIG_KEYS)}")
+    bad_train = sorted(set(cfg.get("train") or {}) - set(TRAIN_DEFAULTS))
+    if bad_train:
+        raise ValueError(f"{where}: unknown train settings {bad_train}; valid: {sorted(TRAIN_DEFAULTS)}")
+    models = cfg.get("models") or {}
+    if not isinstance(models, dict):
+        raise ValueError(f"{where}: 'models' must map labels to entries")
+    for label, entry in models.items():
+        entry = entry or {}
+        bad = sorted(set(entry) - MODEL_KEYS)
+        if bad:
+            raise ValueError(f"{where}: model {label!r} has unknown keys {bad}; valid: {sorted(MODEL_KEYS)}")
+        name = entry.get("model", label)
+        if name not in MODELS:
+            raise ValueError(f"{where}: model {label!r} -> unknown model {name!r}; valid: {sorted(MODELS)}")
+        for part in [entry, *(entry.get("by_horizon") or {}).values(), *(entry.get("by_regime") or {}).values()]:
+            bad_t = sorted(set((part or {}).get("train") or {}) - set(TRAIN_DEFAULTS))
+            if bad_t:
+                raise ValueError(f"{where}: model {label!r}: unknown train settings {bad_t}")
+    lb = cfg.get("lookback")
+    if lb is not None and not (isinstance(lb, dict) and set(lb) <= {"short", "long"}):
+        raise ValueError(f"{where}: 'lookback' must be a mapping with keys 'short'/'long'")
+    run = cfg.get("run")
+    if run is not None:
+        missing = sorted(set(run) - set(models))
+        if missing:
+            raise ValueError(f"{where}: 'run' names models {missing} that are not under 'models'")
+    return cfg
+
+
+def load_bench_config(name_or_path: str | Path) -> dict[str, Any]:
+    """Load a grid config from a YAML path or a bundled preset name (``configs/bench``)."""
+    s = str(name_or_path)
+    p = Path(s)
+    if p.is_file():
+        text, where = p.read_text(), s
+    elif s.endswith((".yaml", ".yml")):
+        raise FileNotFoundError(f"bench config not found: {s}")
+    else:
+        res = _preset_dir() / f"{s.lower()}.yaml"
+        if not res.is_file():
+            raise ValueError(f"unknown bench preset {s!r}; bundled: {list_bench_presets()}")
+        text, where = res.read_text(), f"configs/bench/{s.lower()}.yaml"
+    cfg = yaml.safe_load(text) or {}
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where} must hold a mapping")
+    cfg = _validate(cfg, where)
+    cfg["_source"] = where
+    return cfg
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run: dataset × look-back × horizon × model (label) × seed, fully resolved."""
+
+    dataset: str
+    source: str
+    protocol: str
+    target: str
+    regime: str
+    lookback: int
+    horizon: int
+    label: str
+    model: str
+    hparams: dict = field(hash=False, compare=False)
+    train: dict = field(hash=False, compare=False)
+    seed: int = 0
+    config: str = ""
+
+    def signature(self) -> str:
+        """Hash of everything that defines the result (not the config file name)."""
+        d = asdict(self)
+        d.pop("config")
+        blob = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    def relpath(self) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.dataset)
+        return Path(safe) / f"L{self.lookback}" / f"H{self.horizon}" / self.label / f"seed{self.seed}"
+
+    def describe(self) -> str:
+        return f"{self.dataset} L={self.lookback} H={self.horizon} {self.label} seed={self.seed}"
+
+
+def resolve_model(cfg: dict[str, Any], label: str, regime: str, horizon: int,
+                  train_override: dict[str, Any] | None = None) -> tuple[str, dict, dict]:
+    """``(model name, hparams, train settings)`` of a label for one regime and horizon."""
+    models = cfg.get("models") or {}
+    entry = models.get(label)
+    if entry is None:
+        if label not in MODELS:
+            raise ValueError(
+                f"model {label!r} is neither in the config ({sorted(models)}) nor a registered "
+                f"model ({sorted(MODELS)})"
+            )
+        entry = {}
+    entry = entry or {}
+    name = entry.get("model", label)
+    hp = copy.deepcopy(entry.get("hparams") or {})
+    train = merge(TRAIN_DEFAULTS, cfg.get("train") or {})
+    train = merge(train, entry.get("train") or {})
+    for part in ((entry.get("by_regime") or {}).get(regime),
+                 (entry.get("by_horizon") or {}).get(horizon),
+                 (entry.get("by_horizon") or {}).get(str(horizon))):
+        if part:
+            hp = merge(hp, part.get("hparams") or {})
+            train = merge(train, part.get("train") or {})
+    train = merge(train, {k: v for k, v in (train_override or {}).items() if v is not None})
+    # Validate hparam names early (nested dicts are checked when the model is built).
+    bad = sorted(set(hp) - set(model_hparams(name)))
+    if bad:
+        raise ValueError(f"model {label!r} ({name}): unknown hparams {bad}; valid: {sorted(model_hparams(name))}")
+    return name, hp, train
+
+
+def regime_of(cfg: dict[str, Any], lookback: int) -> str:
+    """``short`` when ``lookback`` is the config's short (L=96-regime) look-back, else ``long``."""
+    lb = cfg.get("lookback") or {}
+    return "short" if lookback == lb.get("short", 96) else "long"
+
+
+def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | None = None,
+                 models: list[str] | None = None, seeds: list[int] | None = None,
+                 lookbacks: list[int] | None = None, regimes: list[str] | None = None,
+                 train_override: dict[str, Any] | None = None) -> list[Cell]:
+    """All cells of the grid, in run order (dataset, regime, horizon, model, seed).
+
+    ``data_list`` holds :class:`~xlstm_ts.bench.protocol.BenchData` items. CLI selections
+    (``horizons``, ``models``, ``seeds``, ``lookbacks``, ``regimes``) replace the config's.
+    """
+    lb_map = {"short": 96, "long": 336, **(cfg.get("lookback") or {})}
+    if lookbacks:
+        pairs = [(regime_of(cfg, int(L)), int(L)) for L in lookbacks]
+    else:
+        wanted = regimes or cfg.get("regimes") or ["long"]
+        bad = sorted(set(wanted) - set(lb_map))
+        if bad:
+            raise ValueError(f"unknown regimes {bad}; valid: ['long', 'short']")
+        pairs = [(r, int(lb_map[r])) for r in wanted]
+    hs = [int(h) for h in (horizons or cfg.get("horizons") or [96, 192, 336, 720])]
+    labels = list(models or cfg.get("run") or list(cfg.get("models") or {}) or ["naive"])
+    seed_list = [int(s) for s in (seeds or cfg.get("seeds") or [2021])]
+    cells = []
+    for data in data_list:
+        for regime, L in pairs:
+            for H in hs:
+                for label in labels:
+                    name, hp, train = resolve_model(cfg, label, regime, H, train_override)
+                    trainable = getattr(MODELS[name], "trainable", True)
+                    if not trainable:  # nothing to fit: training settings do not change the result
+                        train = {k: train[k] for k in ("loss", "eval_batch_size")}
+                    for seed in (seed_list if trainable else seed_list[:1]):
+                        cells.append(Cell(data.name, data.source, data.protocol, data.target, regime,
+                                          L, H, label, name, hp, train, seed, cfg.get("_source", "")))
+    return cells

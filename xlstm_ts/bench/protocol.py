@@ -1,0 +1,236 @@
+"""The TSLib long-horizon protocol on raw arrays: load, put the target last, split, scale, window.
+
+What this module guarantees (benchmarks.md §1):
+
+* the file is used **as is** (no de-duplication, no gap filling; weather's duplicated row
+  and gap stay, as in TSLib);
+* ``features=M``: every non-date column in and out, the target column moved **last**
+  (``Dataset_Custom`` order ``others + [target]``);
+* split borders of :func:`xlstm_ts.data.tslib_borders` (``ett-hour``, ``ett-minute``,
+  ``ratio``); validation/test spans start ``L`` rows before their border;
+* a per-channel z-score (population std, as ``StandardScaler``) fitted on the **training
+  rows only**, applied to the whole series;
+* stride-1 windows on every split and no dropped windows (``len = span - L - H + 1``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xlstm_ts.data import (
+    ChannelScaler,
+    SplitSpans,
+    WindowDataset,
+    load_dataset,
+    protocol_for,
+    read_frame,
+    tslib_borders,
+    tslib_spans,
+)
+from xlstm_ts.data.datasets import _canonical
+
+__all__ = [
+    "BenchData",
+    "PreparedSplits",
+    "dataset_label",
+    "load_bench_data",
+    "prepare_splits",
+    "season_length_for",
+]
+
+PROTOCOLS = ("ett-hour", "ett-minute", "ratio")
+
+
+@dataclass(frozen=True)
+class BenchData:
+    """One benchmark dataset as raw arrays, target column last.
+
+    Attributes
+    ----------
+    name
+        Label used in tables and paths (``ETTh1``, ``weather``, or a file's stem).
+    values
+        ``(T, C)`` float64 values exactly as stored (target last).
+    columns
+        Channel names in the order of ``values``.
+    index
+        Timestamps (or integer steps) of the rows.
+    protocol
+        ``ett-hour`` / ``ett-minute`` / ``ratio``.
+    source
+        ``bundled:<name>`` or the file path.
+    digest
+        sha1 of the values and column names (first 12 hex digits): identifies the data.
+    """
+
+    name: str
+    values: np.ndarray = field(repr=False)
+    columns: tuple[str, ...]
+    index: pd.Index = field(repr=False)
+    protocol: str
+    source: str
+    digest: str
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def target(self) -> str:
+        return self.columns[-1]
+
+
+def dataset_label(name: str) -> str:
+    """Canonical name of a bundled dataset (``ili`` -> ``national_illness``), else ``name``."""
+    try:
+        return _canonical(name)
+    except ValueError:
+        return name
+
+
+def _frame_to_data(frame: pd.DataFrame, name: str, protocol: str | None, target: str | None,
+                   source: str) -> BenchData:
+    if target is None:
+        target = str(frame.columns[-1])
+    if target not in frame.columns:
+        raise ValueError(f"target column {target!r} is not in {name}; columns: {list(frame.columns)}")
+    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    if non_numeric:
+        raise ValueError(
+            f"{name}: non-numeric columns {non_numeric}; pass --time-col for the date column and "
+            "keep only numeric variables"
+        )
+    cols = [c for c in frame.columns if c != target] + [target]
+    values = frame[cols].to_numpy(dtype=np.float64, copy=True)
+    if not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise ValueError(
+            f"{name}: {bad} missing or infinite values; the TSLib protocol uses complete files "
+            "(fill them before benchmarking)"
+        )
+    protocol = protocol or protocol_for(name)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    h = hashlib.sha1()
+    h.update("\x1f".join(map(str, cols)).encode())
+    h.update(np.ascontiguousarray(values).tobytes())
+    return BenchData(name, values, tuple(map(str, cols)), frame.index, protocol, source,
+                     h.hexdigest()[:12])
+
+
+@lru_cache(maxsize=8)
+def _bundled(name: str, protocol: str | None, target: str | None) -> BenchData:
+    canonical = _canonical(name)
+    return _frame_to_data(load_dataset(canonical), canonical, protocol, target, f"bundled:{canonical}")
+
+
+def _guess_time_col(path: Path) -> str | None:
+    head = read_frame(path, nrows=5) if not path.name.lower().endswith((".parquet", ".pq", ".parq")) \
+        else read_frame(path).head(5)
+    for cand in ("date", "ds", "time", "timestamp", "datetime"):
+        if cand in head.columns:
+            return cand
+    first = head.columns[0]
+    if not pd.api.types.is_numeric_dtype(head[first].dtype):
+        return str(first)
+    return None
+
+
+def load_bench_data(name: str | None = None, *, path: str | Path | None = None,
+                    protocol: str | None = None, target: str | None = None,
+                    time_col: str | None = None) -> BenchData:
+    """A bundled dataset by ``name`` or any wide CSV/Parquet file by ``path``.
+
+    Parameters
+    ----------
+    name
+        Bundled dataset (``ETTh1``, ``ETTm1``, ``weather``, ``exchange_rate``, ``ili``).
+    path
+        A wide file: one date column plus numeric variables (one row per time step).
+    protocol
+        Split protocol; default from the name (``ETTh*`` -> ett-hour, ``ETTm*`` ->
+        ett-minute, else ratio), for files from the file stem.
+    target
+        Target column, moved last (default: the last column, ``OT`` in the TSLib files).
+    time_col
+        Date column of a file (default: ``date``/``ds``/``time``/... or a non-numeric first
+        column).
+    """
+    if (name is None) == (path is None):
+        raise ValueError("give exactly one of a dataset name or a data file path")
+    if name is not None:
+        return _bundled(str(name), protocol, target)
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"data file not found: {p}")
+    time_col = time_col or _guess_time_col(p)
+    frame = read_frame(p, time_col=time_col)
+    stem = p.name.split(".")[0]
+    return _frame_to_data(frame, stem, protocol, target, str(p))
+
+
+@dataclass
+class PreparedSplits:
+    """Scaled series, TSLib spans and the three window datasets of one (data, L, H)."""
+
+    data: BenchData
+    lookback: int
+    horizon: int
+    spans: SplitSpans
+    borders: tuple[list[int], list[int]]
+    scaler: ChannelScaler
+    scaled: np.ndarray = field(repr=False)
+    train: WindowDataset = field(repr=False)
+    val: WindowDataset = field(repr=False)
+    test: WindowDataset = field(repr=False)
+
+    def window_counts(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def prepare_splits(data: BenchData, lookback: int, horizon: int) -> PreparedSplits:
+    """Borders, train-only z-score and stride-1 windows for look-back ``L`` and horizon ``H``."""
+    spans = tslib_spans(data.n_rows, lookback, data.protocol)
+    borders = tslib_borders(data.n_rows, lookback, data.protocol)
+    t0, t1 = spans.train
+    scaler = ChannelScaler("standard").fit(data.values[t0:t1])
+    scaled = scaler.transform(data.values).astype(np.float32)
+    expected = spans.window_counts(horizon)
+    sets = {}
+    for split, span in spans.as_dict().items():
+        if expected[split] < 1:
+            raise ValueError(
+                f"{data.name}: the {split} split ({span[1] - span[0]} rows with the look-back) holds "
+                f"no window of L={lookback} + H={horizon}"
+            )
+        sets[split] = WindowDataset([scaled], lookback, horizon, stride=1, spans=[span])
+        if len(sets[split]) != expected[split]:  # pragma: no cover - guards the data layer
+            raise AssertionError(f"{split}: {len(sets[split])} windows, expected {expected[split]}")
+    return PreparedSplits(data, lookback, horizon, spans, borders, scaler, scaled,
+                          sets["train"], sets["val"], sets["test"])
+
+
+def season_length_for(index: pd.Index) -> int:
+    """Seasonal-naive period from the sampling step: one day of sub-daily data, a week of
+    daily data, a year (52) of weekly data, else 1."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
+        return 1
+    step = pd.Series(index[:1001]).diff().dropna().median()
+    day, week = pd.Timedelta(days=1), pd.Timedelta(days=7)
+    if step < day:
+        return max(1, int(round(day / step)))
+    if step == day:
+        return 7
+    if step == week:
+        return 52
+    return 1

@@ -1,0 +1,312 @@
+"""Run benchmark cells: fit on train, pick the weights on validation, score the test windows.
+
+Each finished cell writes ``cells/<dataset>/L<L>/H<H>/<label>/seed<seed>.json`` (atomically:
+temporary file + ``os.replace``) and a small ``.npz`` of sample test windows for plots.
+Rerunning a grid skips cells whose JSON exists with the same signature (the hash of data
+source, protocol, L, H, model, hparams, training settings and seed); a changed cell reruns.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from xlstm_ts.bench.config import Cell
+from xlstm_ts.bench.protocol import BenchData, PreparedSplits, prepare_splits, season_length_for
+from xlstm_ts.data import window_loader
+from xlstm_ts.models import ModelSpec, build_model, make_loss
+
+__all__ = ["cell_path", "evaluate_split", "load_rows", "machine_info", "run_cell", "run_grid",
+           "write_json_atomic"]
+
+CELLS_DIR = "cells"
+SAMPLES_DIR = "samples"
+N_SAMPLES = 3
+DROP_LAST_BATCHES = (16, 32, 128)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1, sort_keys=True, default=_jsonable)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def cell_path(out_dir: Path, cell: Cell) -> Path:
+    return Path(out_dir) / CELLS_DIR / cell.relpath().with_suffix(".json")
+
+
+def samples_path(out_dir: Path, cell: Cell) -> Path:
+    return Path(out_dir) / SAMPLES_DIR / cell.relpath().with_suffix(".npz")
+
+
+def machine_info() -> str:
+    """Short description of where a run happened (CPU count, GPU if any)."""
+    cpu = os.cpu_count() or 0
+    try:
+        cpu = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}-core CPU ({platform.machine()}), {gpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+@torch.no_grad()
+def evaluate_split(model: torch.nn.Module, loss, loader, *, samples: np.ndarray | None = None,
+                   ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """MSE/MAE over all windows × horizon × channels (float64 sums, nothing dropped).
+
+    ``samples`` are window indices whose target-channel input, truth and forecast are kept.
+    """
+    was_training = model.training
+    model.eval()
+    se = ae = 0.0
+    n_win = n_val = 0
+    want = {} if samples is None else {int(i): k for k, i in enumerate(samples)}
+    keep: dict[str, list] = {"x": [None] * len(want), "y": [None] * len(want), "yhat": [None] * len(want)}
+    win_se, win_ae = [], []
+    try:
+        for batch in loader:
+            pred = loss.point(model(batch)).to(torch.float64)
+            y = batch["y"].to(torch.float64)
+            err = pred - y
+            sq, ab = (err * err).flatten(1), err.abs().flatten(1)
+            se += float(sq.sum())
+            ae += float(ab.sum())
+            win_se.append(sq.mean(1).numpy())
+            win_ae.append(ab.mean(1).numpy())
+            b = y.shape[0]
+            for i, k in want.items():
+                if n_win <= i < n_win + b:
+                    j = i - n_win
+                    keep["x"][k] = batch["x"][j, :, -1].numpy().astype(np.float32)
+                    keep["y"][k] = y[j, :, -1].numpy().astype(np.float32)
+                    keep["yhat"][k] = pred[j, :, -1].numpy().astype(np.float32)
+            n_win += b
+            n_val += y.numel()
+    finally:
+        model.train(was_training)
+    metrics = {"mse": se / n_val, "mae": ae / n_val, "windows": n_win, "values": n_val}
+    arrays = {k: np.stack(v) for k, v in keep.items()} if want and all(
+        v is not None for v in keep["x"]) else {}
+    if arrays:
+        # Per-window errors (for diagnostics such as a dropped last batch; never the headline).
+        arrays["window_mse"] = np.concatenate(win_se)
+        arrays["window_mae"] = np.concatenate(win_ae)
+    return metrics, arrays
+
+
+def _resolve_hparams(cell: Cell, data: BenchData) -> dict[str, Any]:
+    hp = dict(cell.hparams)
+    if cell.model == "seasonal_naive" and hp.get("season_length", "auto") == "auto":
+        hp["season_length"] = season_length_for(data.index)
+    return hp
+
+
+def _trainer_kwargs(train: dict[str, Any]) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    for key in ("limit_train_batches", "limit_val_batches", "gradient_clip_val"):
+        if train.get(key) is not None:
+            kw[key] = train[key]
+    if train.get("max_minutes"):
+        kw["max_time"] = _dt.timedelta(minutes=float(train["max_minutes"]))
+    return kw
+
+
+def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
+             prepared: PreparedSplits | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Fit and score one cell; returns its result row (and writes it when ``out_dir`` is set)."""
+    from xlstm_ts.training import ForecastModule, fit_module, quiet_lightning
+
+    quiet_lightning()
+    t0 = time.perf_counter()
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    prep = prepared or prepare_splits(data, cell.lookback, cell.horizon)
+    train = cell.train
+    hp = _resolve_hparams(cell, data)
+    row: dict[str, Any] = {
+        "dataset": cell.dataset, "source": cell.source, "protocol": cell.protocol,
+        "target": cell.target, "regime": cell.regime, "lookback": cell.lookback,
+        "horizon": cell.horizon, "label": cell.label, "model": cell.model, "seed": cell.seed,
+        "hparams": hp, "train": train, "config": cell.config, "signature": cell.signature(),
+        "data_digest": data.digest, "n_channels": data.n_channels,
+        "borders": {"border1s": prep.borders[0], "border2s": prep.borders[1]},
+        "windows": prep.window_counts(), "started": started, "machine": machine_info(),
+    }
+    torch.manual_seed(cell.seed)
+    np.random.seed(cell.seed % (2**32))
+    loss = make_loss(train["loss"])
+    spec = ModelSpec(lookback=cell.lookback, horizon=cell.horizon, n_channels=data.n_channels,
+                     n_outputs=loss.n_outputs)
+    try:
+        model = build_model(cell.model, spec, **hp)
+    except ValueError as e:
+        if cell.model == "seasonal_naive":  # e.g. a yearly season longer than ILI's L=36
+            row.update(status="skipped", reason=str(e), wall_seconds=time.perf_counter() - t0)
+            _write(out_dir, cell, row)
+            return row
+        raise
+    row["params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    eval_bs = int(train["eval_batch_size"])
+    val_loader = window_loader(prep.val, eval_bs)
+    test_loader = window_loader(prep.test, eval_bs)
+    fit = {"epochs": 0, "best_epoch": None, "best_val_loss": None, "train_seconds": 0.0}
+    if getattr(model, "trainable", True):
+        module = ForecastModule(model, loss, learning_rate=float(train["learning_rate"]),
+                                weight_decay=float(train["weight_decay"]),
+                                lr_schedule=train["lr_schedule"], max_epochs=int(train["max_epochs"]))
+        gen = torch.Generator().manual_seed(cell.seed)
+        train_loader = window_loader(prep.train, int(train["batch_size"]), shuffle=True, generator=gen)
+        report = fit_module(module, train_loader, val_loader, max_epochs=int(train["max_epochs"]),
+                            patience=train["patience"], seed=cell.seed,
+                            trainer_kwargs=_trainer_kwargs(train), enable_progress_bar=verbose)
+        fit = {"epochs": report.epochs, "best_epoch": report.best_epoch,
+               "best_val_loss": report.best_val_loss, "train_seconds": report.seconds}
+    model = model.cpu()
+    t_eval = time.perf_counter()
+    val_metrics, _ = evaluate_split(model, loss, val_loader)
+    n_test = len(prep.test)
+    picks = np.unique(np.linspace(0, n_test - 1, N_SAMPLES).round().astype(int))
+    test_metrics, arrays = evaluate_split(model, loss, test_loader, samples=picks)
+    if test_metrics["windows"] != row["windows"]["test"]:  # pragma: no cover - guard
+        raise AssertionError("test windows were dropped")
+    if "window_mse" in arrays:
+        # Diagnostic only (never the headline): the test MSE the pre-2024 TSLib loaders would
+        # report with drop_last=True at batch size B (benchmarks.md §1.3).
+        w = arrays["window_mse"].astype(np.float64)
+        row["diag_drop_last_mse"] = {str(b): float(w[: len(w) - len(w) % b].mean())
+                                     for b in DROP_LAST_BATCHES if len(w) >= b}
+    row.update(fit)
+    row.update({
+        "status": "ok",
+        "mse": test_metrics["mse"], "mae": test_metrics["mae"],
+        "test_windows": test_metrics["windows"], "test_values": test_metrics["values"],
+        "val_mse": val_metrics["mse"], "val_mae": val_metrics["mae"],
+        "eval_seconds": time.perf_counter() - t_eval,
+        "wall_seconds": time.perf_counter() - t0,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    })
+    if out_dir is not None and arrays:
+        _save_npz_atomic(samples_path(out_dir, cell), index=picks, first_target_row=
+                         prep.spans.test[0] + cell.lookback + picks, **arrays)
+    _write(out_dir, cell, row)
+    return row
+
+
+def _write(out_dir: Path | None, cell: Cell, row: dict[str, Any]) -> None:
+    if out_dir is not None:
+        write_json_atomic(cell_path(out_dir, cell), row)
+
+
+def _finished(out_dir: Path, cell: Cell) -> bool:
+    p = cell_path(out_dir, cell)
+    if not p.is_file():
+        return False
+    try:
+        row = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return row.get("signature") == cell.signature() and row.get("status") in ("ok", "skipped")
+
+
+def load_rows(out_dir: Path) -> list[dict[str, Any]]:
+    """All result rows under ``out_dir/cells`` (unreadable files are skipped)."""
+    rows = []
+    for p in sorted((Path(out_dir) / CELLS_DIR).rglob("*.json")):
+        try:
+            rows.append(json.loads(p.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return rows
+
+
+def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir: str | Path, *,
+             verbose: bool = False, fail_fast: bool = False, progress: bool = True,
+             log: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Run every unfinished cell; returns counts ``{"ran", "skipped", "failed", "total"}``.
+
+    Cells run in order; consecutive cells of one (dataset, L, H) share the prepared splits.
+    A failing cell is recorded (``status: failed`` with the traceback) and the grid goes on,
+    unless ``fail_fast``; failed cells rerun next time.
+    """
+    out = Path(out_dir)
+    cells = list(cells)
+    counts = {"ran": 0, "skipped": 0, "failed": 0, "total": len(cells)}
+    say = log or (lambda s: tqdm.write(s))
+    cache_key, cache = None, None
+    bar = tqdm(cells, desc="bench cells", unit="cell", disable=not progress, dynamic_ncols=True)
+    for cell in bar:
+        bar.set_postfix_str(cell.describe(), refresh=True)
+        if _finished(out, cell):
+            counts["skipped"] += 1
+            continue
+        data = data_by_name[cell.dataset]
+        key = (cell.dataset, cell.lookback, cell.horizon)
+        try:
+            if key != cache_key:
+                cache_key, cache = key, prepare_splits(data, cell.lookback, cell.horizon)
+            row = run_cell(cell, data, out_dir=out, prepared=cache, verbose=verbose)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            counts["failed"] += 1
+            _write(out, cell, {
+                "dataset": cell.dataset, "lookback": cell.lookback, "horizon": cell.horizon,
+                "label": cell.label, "model": cell.model, "seed": cell.seed, "regime": cell.regime,
+                "signature": cell.signature(), "status": "failed",
+                "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
+            })
+            say(f"FAILED {cell.describe()}: {type(e).__name__}: {e}")
+            if fail_fast:
+                raise
+            continue
+        counts["ran"] += 1
+        if row.get("status") == "ok":
+            say(f"{cell.describe()}: test MSE {row['mse']:.4f} MAE {row['mae']:.4f} "
+                f"(val MSE {row['val_mse']:.4f}, {row['epochs']} ep, best {row['best_epoch']}, "
+                f"{row['wall_seconds']:.0f} s)")
+        else:
+            say(f"{cell.describe()}: {row.get('status')} ({row.get('reason', '')})")
+    return counts

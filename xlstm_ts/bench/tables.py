@@ -1,0 +1,187 @@
+"""Result tables: per-run rows, mean ± std over seeds per horizon, horizon averages.
+
+Every table is a pandas DataFrame written as Markdown, CSV and Parquet (pyarrow).
+Standard deviations are sample std (``ddof=1``) over seeds; empty with one seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xlstm_ts.bench.published import horizons_for
+from xlstm_ts.bench.runner import DROP_LAST_BATCHES
+
+__all__ = ["averages_frame", "droplast_frame", "fmt", "markdown_table", "runs_frame", "summary_frame", "write_frame"]
+
+KEYS = ["dataset", "regime", "lookback", "label"]
+DROPLAST_COLUMNS = [f"mse_droplast_{b}" for b in DROP_LAST_BATCHES]
+
+RUN_COLUMNS = [
+    "dataset", "regime", "lookback", "horizon", "label", "model", "seed", "mse", "mae",
+    "val_mse", "val_mae", "epochs", "best_epoch", "best_val_loss", "train_seconds",
+    "eval_seconds", "wall_seconds", "params", "test_windows", "protocol", "source", "target",
+    "n_channels", "hparams", "train", "signature", "data_digest", "machine", "started", "finished",
+]
+
+
+def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per finished cell (status ``ok``), nested settings as JSON strings."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    recs = []
+    for r in ok:
+        rec = {c: r.get(c) for c in RUN_COLUMNS}
+        rec["hparams"] = json.dumps(r.get("hparams", {}), sort_keys=True)
+        rec["train"] = json.dumps(r.get("train", {}), sort_keys=True)
+        diag = r.get("diag_drop_last_mse") or {}
+        for b in DROP_LAST_BATCHES:
+            rec[f"mse_droplast_{b}"] = diag.get(str(b), np.nan)
+        recs.append(rec)
+    df = pd.DataFrame.from_records(recs, columns=RUN_COLUMNS + DROPLAST_COLUMNS)
+    if df.empty:
+        return df
+    for c in ("lookback", "horizon", "seed", "epochs", "params", "test_windows", "n_channels"):
+        df[c] = df[c].astype("int64")
+    df["best_epoch"] = df["best_epoch"].astype("Int64")
+    return df.sort_values(["dataset", "regime", "lookback", "horizon", "label", "seed"],
+                          ignore_index=True)
+
+
+def droplast_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Diagnostic: mean over seeds of the test MSE with the last partial batch of size B dropped
+    (what pre-2024 TSLib-style loaders reported), next to the protocol MSE on all windows."""
+    cols = KEYS[:3] + ["horizon", "label"]
+    if runs.empty or runs[DROPLAST_COLUMNS].isna().all().all():
+        return pd.DataFrame(columns=cols + ["n_seeds", "mse", *DROPLAST_COLUMNS])
+    sub = runs.dropna(subset=DROPLAST_COLUMNS, how="all")
+    out = sub.groupby(cols, sort=True).agg(
+        n_seeds=("seed", "nunique"), test_windows=("test_windows", "first"), mse=("mse", "mean"),
+        **{c: (c, "mean") for c in DROPLAST_COLUMNS}).reset_index()
+    return out
+
+
+def _std(s: pd.Series) -> float:
+    return float(s.std(ddof=1)) if len(s) > 1 else float("nan")
+
+
+def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds per (dataset, regime, L, H, label)."""
+    cols = KEYS[:3] + ["horizon", "label"]
+    if runs.empty:
+        return pd.DataFrame(columns=cols + ["n_seeds", "mse_mean", "mse_std", "mae_mean", "mae_std"])
+    g = runs.groupby(cols, sort=True)
+    out = g.agg(
+        n_seeds=("seed", "nunique"),
+        mse_mean=("mse", "mean"), mse_std=("mse", _std),
+        mae_mean=("mae", "mean"), mae_std=("mae", _std),
+        val_mse_mean=("val_mse", "mean"),
+        epochs_mean=("epochs", "mean"),
+        wall_seconds_mean=("wall_seconds", "mean"),
+        wall_seconds_max=("wall_seconds", "max"),
+        test_windows=("test_windows", "first"),
+    ).reset_index()
+    return out
+
+
+def averages_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Average over the dataset's four benchmark horizons per seed, then mean ± std over seeds.
+
+    A seed counts only when it has all four horizons; ``complete`` says whether every
+    horizon is present for at least one seed.
+    """
+    cols = KEYS + ["horizons", "n_seeds", "mse_mean", "mse_std", "mae_mean", "mae_std",
+                   "val_mse_mean", "wall_seconds_total"]
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    recs = []
+    for key, grp in runs.groupby(KEYS, sort=True):
+        hs = horizons_for(key[0])
+        per_seed = []
+        for _seed, sg in grp.groupby("seed"):
+            sg = sg[sg["horizon"].isin(hs)]
+            if set(sg["horizon"]) == set(hs):
+                per_seed.append((sg["mse"].mean(), sg["mae"].mean(), sg["val_mse"].mean(),
+                                 sg["wall_seconds"].sum()))
+        if not per_seed:
+            continue
+        a = np.array(per_seed)
+        recs.append(dict(zip(KEYS, key, strict=True), horizons="/".join(map(str, hs)), n_seeds=len(a),
+                         mse_mean=a[:, 0].mean(), mse_std=a[:, 0].std(ddof=1) if len(a) > 1 else np.nan,
+                         mae_mean=a[:, 1].mean(), mae_std=a[:, 1].std(ddof=1) if len(a) > 1 else np.nan,
+                         val_mse_mean=a[:, 2].mean(), wall_seconds_total=a[:, 3].sum()))
+    return pd.DataFrame.from_records(recs, columns=cols)
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """A number for Markdown (``""`` for missing)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
+        return ""
+    if isinstance(x, (float, np.floating)):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def mean_std(mean: float, std: float, digits: int = 3) -> str:
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return fmt(mean, digits)
+    return f"{mean:.{digits}f}±{std:.{digits}f}"
+
+
+def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub pipe table (no extra dependency)."""
+    if df.empty:
+        return "_(no rows)_\n"
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(fmt(v, digits).replace("|", "\\|") for v in row) + " |"
+            for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def summary_markdown(summary: pd.DataFrame, averages: pd.DataFrame) -> str:
+    """Per (dataset, regime, L): rows = horizons + avg, columns = models, ``MSE±std / MAE±std``."""
+    if summary.empty:
+        return "_(no finished runs)_\n"
+    parts = []
+    for (ds, regime, L), grp in summary.groupby(KEYS[:3], sort=True):
+        labels = sorted(grp["label"].unique())
+        seeds = {lab: int(grp[grp["label"] == lab]["n_seeds"].max()) for lab in labels}
+        rows = []
+        for H, hg in grp.groupby("horizon"):
+            r = {"H": str(H)}
+            for lab in labels:
+                m = hg[hg["label"] == lab]
+                r[lab] = "" if m.empty else (
+                    f"{mean_std(m['mse_mean'].iloc[0], m['mse_std'].iloc[0])} / "
+                    f"{mean_std(m['mae_mean'].iloc[0], m['mae_std'].iloc[0])}")
+            rows.append(r)
+        av = averages[(averages["dataset"] == ds) & (averages["regime"] == regime)
+                      & (averages["lookback"] == L)] if not averages.empty else averages
+        if not av.empty:
+            r = {"H": "**avg**"}
+            for lab in labels:
+                m = av[av["label"] == lab]
+                r[lab] = "" if m.empty else (
+                    f"**{mean_std(m['mse_mean'].iloc[0], m['mse_std'].iloc[0])}** / "
+                    f"{mean_std(m['mae_mean'].iloc[0], m['mae_std'].iloc[0])}")
+            rows.append(r)
+        t = pd.DataFrame(rows).rename(columns={lab: f"{lab} (n={seeds[lab]})" for lab in labels})
+        parts.append(f"### {ds}, {regime} look-back (L={L}): test MSE / MAE, mean±std over seeds\n\n"
+                     + markdown_table(t))
+    return "\n".join(parts)
+
+
+def write_frame(df: pd.DataFrame, stem: Path, markdown: str | None = None) -> list[Path]:
+    """``stem.csv``, ``stem.parquet`` and ``stem.md`` (``markdown`` or a plain pipe table)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".csv"), stem.with_suffix(".parquet"), stem.with_suffix(".md")]
+    df.to_csv(paths[0], index=False)
+    df.to_parquet(paths[1], engine="pyarrow", index=False)
+    paths[2].write_text(markdown if markdown is not None else markdown_table(df))
+    return paths

@@ -1,0 +1,488 @@
+"""``tune()``: run (or resume) a study with N local worker processes, then report and refit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.exceptions import ExperimentalWarning
+
+from . import storage as _st
+from .objective import METRICS, make_objective, make_pruner, make_sampler
+from .report import (
+    jsonable,
+    param_importances,
+    refit_best,
+    save_plots,
+    trials_table,
+    write_json,
+    write_table,
+)
+from .space import SearchSpace, TuneConfig, deep_merge, load_config, resolve_base_params
+
+__all__ = ["TuneResult", "tune"]
+
+_log = logging.getLogger("xlstm_ts.tuning")
+
+_DEFAULTS = dict(n_trials=20, timeout=None, metric="val_loss", direction=None, sampler="tpe", pruner="median",
+                 cv_windows=1, enqueue=None, study_name=None, seed=0, heartbeat_interval=30, grace_period=None,
+                 max_retry=1, refit=True, n_workers=1)
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns.
+
+    Attributes:
+        study: the :class:`optuna.Study` (loaded from its storage).
+        best_params: the best trial's sampled values (``{name: label}``), None without a complete trial.
+        best_value: its metric value.
+        best_estimator_params: the full ``XLSTMForecaster`` parameters of the best trial.
+        trials: the trials table (also ``trials.csv`` / ``trials.parquet`` in ``out_dir``).
+        importances: fANOVA parameter importances (empty with a note in ``notes`` when not computable).
+        estimator: the refitted best model (None with ``refit=False`` or without a complete trial).
+        model_path: where it was saved (``out_dir/model``), loadable with ``XLSTMForecaster.load``.
+        out_dir: the results directory; ``files`` names every file written there.
+        ran: trials run by this call; ``notes``: skipped plots/importances and other remarks.
+    """
+
+    study: optuna.Study
+    best_params: dict[str, Any] | None
+    best_value: float | None
+    best_estimator_params: dict[str, Any] | None
+    trials: pd.DataFrame
+    importances: dict[str, float]
+    estimator: Any
+    model_path: Path | None
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    ran: int = 0
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def best_trial(self) -> optuna.trial.FrozenTrial | None:
+        try:
+            return self.study.best_trial
+        except ValueError:
+            return None
+
+    def summary(self) -> dict[str, Any]:
+        states = self.trials["state"].value_counts().to_dict() if len(self.trials) else {}
+        return jsonable({"study_name": self.study.study_name, "trials": states, "ran": self.ran,
+                         "best_value": self.best_value, "best_params": self.best_params,
+                         "model_path": self.model_path, "out_dir": self.out_dir,
+                         "files": {k: str(v) for k, v in self.files.items()}})
+
+
+@dataclass
+class _Job:
+    """Everything a worker process needs (picklable)."""
+
+    data: Any  # DataFrame or path
+    space: SearchSpace
+    base: dict[str, Any]
+    metric: str
+    cv_windows: int
+    storage: Any  # StorageSpec or a storage object (in-process only)
+    study_name: str
+    sampler: Any
+    pruner: Any
+    seed: int | None
+    n_total: int
+    deadline: float | None  # time.time() based
+    threads: int | None
+    verbose: bool
+
+
+def _read_data(data):
+    if isinstance(data, pd.DataFrame):
+        return data
+    from ..data import load_dataset, read_frame
+
+    p = Path(data)
+    if p.exists():
+        df = read_frame(p)
+        # a wide file with a date column: use it as the index
+        for col in ("date", "ds", "time", "timestamp"):
+            if "unique_id" not in df.columns and col in df.columns:
+                df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df.pop(col)), name="ds"))
+                break
+        return df
+    try:
+        return load_dataset(str(data))
+    except (KeyError, ValueError):
+        raise ValueError(f"data {str(data)!r} is neither a file nor a bundled dataset name") from None
+
+
+class _StopWhenEnough:
+    """Stop this worker once finished + others' running trials reach the study's budget, so that
+    workers on several machines share one ``n_trials``."""
+
+    def __init__(self, n_total: int):
+        self.n_total = n_total
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        c = _st.count_trials(study)
+        if c.done + c.running >= self.n_total:
+            study.stop()
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool):
+    old = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+        try:
+            yield
+        finally:
+            optuna.logging.set_verbosity(old)
+
+
+def _run_worker(job: _Job, index: int, quota: int, study: optuna.Study | None = None) -> int:
+    """Run up to ``quota`` trials of the study; returns how many this worker ran."""
+    if job.threads:
+        import torch
+
+        torch.set_num_threads(job.threads)
+    df = _read_data(job.data)
+    sampler = make_sampler(job.sampler, None if job.seed is None else job.seed + 7919 * index)
+    max_epochs = job.base.get("max_epochs", 10)
+    pruner = make_pruner(job.pruner, max_epochs)
+    with _quiet(job.verbose):
+        if study is None:
+            storage = _st.open_storage(job.storage)
+            study = _st._with_retries(lambda: optuna.load_study(study_name=job.study_name, storage=storage,
+                                                                sampler=sampler, pruner=pruner),
+                                      f"loading study {job.study_name!r}")
+        else:
+            study.sampler, study.pruner = sampler, pruner
+        objective = make_objective(df, job.space, job.base, metric=job.metric, cv_windows=job.cv_windows,
+                                   prune=not isinstance(pruner, optuna.pruners.NopPruner))
+        timeout = None if job.deadline is None else max(job.deadline - time.time(), 0.001)
+        before = len(study.get_trials(deepcopy=False))
+        _st._ACTIVE_IN_THIS_PROCESS["count"] += 1
+        try:
+            study.optimize(objective, n_trials=quota, timeout=timeout, catch=(Exception,),
+                           callbacks=[_StopWhenEnough(job.n_total)])
+        finally:
+            _st._ACTIVE_IN_THIS_PROCESS["count"] -= 1
+        return max(len(study.get_trials(deepcopy=False)) - before, 0)
+
+
+def _worker_entry(job: _Job, index: int, quota: int) -> None:
+    """Target of a spawned worker process."""
+    logging.basicConfig(level=logging.INFO if job.verbose else logging.WARNING)
+    try:
+        _run_worker(job, index, quota)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _split(n: int, k: int) -> list[int]:
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def _progress(study: optuna.Study, n_total: int) -> str:
+    c = _st.count_trials(study)
+    try:
+        best = f", best {study.best_value:.6g}"
+    except ValueError:
+        best = ""
+    return (f"{c.done}/{n_total} trials done ({c.complete} complete, {c.pruned} pruned, "
+            f"{c.failed - c.retried} failed, {c.running} running){best}")
+
+
+def _mp_context():
+    """``forkserver`` where available: one server imports torch/Lightning once, then each worker
+    (and each relaunch) forks from it in milliseconds; never plain ``fork`` of a process whose
+    torch may hold threads. Elsewhere ``spawn``."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["xlstm_ts.tuning.runner", "xlstm_ts.forecaster"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _launch(job: _Job, study: optuna.Study, n_workers: int, max_retry: int | None, verbose: bool) -> int:
+    """Spawn worker processes until the budget is reached (relaunching after a worker dies)."""
+    ctx = _mp_context()
+    ran = 0
+    for _round in range(1 + max(3, n_workers)):
+        c = _st.count_trials(study)
+        remaining = job.n_total - c.done - c.running
+        if remaining <= 0 or (job.deadline is not None and time.time() >= job.deadline):
+            break
+        k = min(n_workers, remaining)
+        before = len(study.get_trials(deepcopy=False))
+        procs = [ctx.Process(target=_worker_entry, args=(job, i, q), name=f"xlstm-ts-tune-{i}")
+                 for i, q in enumerate(_split(remaining, k))]
+        try:
+            for p in procs:
+                p.start()
+            last = time.time()
+            while any(p.is_alive() for p in procs):
+                for p in procs:
+                    p.join(timeout=1.0)
+                if verbose and time.time() - last > 15:
+                    last = time.time()
+                    print(f"[tune] {_progress(study, job.n_total)}", flush=True)
+        except BaseException:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(timeout=30)
+            _st.recover_dead_trials(study, max_retry=max_retry, pids={p.pid for p in procs},
+                                    reason="tune was interrupted while the trial was running")
+            raise
+        ran += len(study.get_trials(deepcopy=False)) - before
+        dead = {p.pid for p in procs if p.exitcode != 0}
+        if not dead:
+            break
+        codes = sorted({p.exitcode for p in procs if p.exitcode != 0})
+        failed = _st.recover_dead_trials(study, max_retry=max_retry, pids=dead,
+                                         reason=f"worker process died (exit code {codes}) while the trial was running")
+        _log.warning("%d tuning worker(s) died (exit codes %s); trials %s failed and were queued again",
+                     len(dead), codes, failed)
+        if verbose:
+            print(f"[tune] {len(dead)} worker(s) died (exit codes {codes}); failed trials {failed} "
+                  f"are queued again", flush=True)
+    return ran
+
+
+def _dry_check(space: SearchSpace, base: dict[str, Any]) -> None:
+    """Build the model of one configuration now, so that a bad path or base fails before any trial."""
+    from ..forecaster import XLSTMForecaster
+    from ..models import ModelSpec, build_model
+
+    params = space.to_estimator_params(space.first(), base)
+    try:
+        est = XLSTMForecaster(**params)
+        est._check_params()
+        spec = ModelSpec(lookback=int(est.lookback), horizon=int(est.horizon), n_channels=1)
+        build_model(est.model, spec, **(est.model_params or {}))
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"the search space's first configuration is not a valid model ({e}); "
+                         f"check the space paths and the base parameters") from None
+
+
+def tune(
+    df: pd.DataFrame | str | os.PathLike,
+    space: str | os.PathLike | Mapping[str, Any] | SearchSpace | TuneConfig,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    storage: Any = None,
+    study_name: str | None = None,
+    metric: str | None = None,
+    direction: str | None = None,
+    sampler: Any = None,
+    pruner: Any = None,
+    base_params: Mapping[str, Any] | None = None,
+    n_workers: int | None = None,
+    refit: bool | str | None = None,
+    out_dir: str | os.PathLike | None = None,
+    cv_windows: int | None = None,
+    enqueue: list[Mapping[str, Any]] | None = None,
+    seed: int | None = None,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    max_retry: int | None = None,
+    threads_per_worker: int | None = None,
+    plots: bool = True,
+    verbose: bool = False,
+) -> TuneResult:
+    """Tune :class:`~xlstm_ts.XLSTMForecaster` hyper-parameters with Optuna; resumable.
+
+    Args:
+        df: the data (long or wide frame, a CSV/Parquet path, or a bundled dataset name).
+        space: a tuning config (YAML path, bundled name such as ``"xlstm_patch"``, or dict with
+            ``space``/``base``/``study`` sections), a bare space mapping, or a :class:`SearchSpace`.
+            Arguments left None take the config's ``study`` values, then the defaults.
+        n_trials: total trials the study should have (finished ones already in the storage count:
+            rerunning the same call resumes and runs only the rest). Default 20.
+        timeout: seconds for this call (running trials finish).
+        storage: None (``out_dir/study.db``, SQLite), an RDB URL (``postgresql://...``), ``"journal:PATH"``,
+            a ``*.db``/``*.journal`` path, ``"memory"`` or an optuna storage object.
+        study_name: default: the config's name, else ``"xlstm-ts"``.
+        metric: ``"val_loss"`` (default; best per-epoch validation loss) or ``"mse"``/``"mae"``/``"smape"``
+            of a backtest over ``cv_windows`` windows at the end of the data.
+        direction: ``"minimize"`` (default) or ``"maximize"``.
+        sampler: ``"tpe"`` (default), ``"random"``, ``"qmc"``, a mapping with options, or an optuna sampler.
+        pruner: ``"median"`` (default), ``"hyperband"``, ``"percentile"``, ``"successive_halving"``,
+            ``"none"``, a mapping with options, or an optuna pruner. Pruning watches ``val_loss`` per epoch.
+        base_params: fixed ``XLSTMForecaster`` parameters, merged over the config's ``base``
+            (``preset: NAME`` pulls a model preset).
+        n_workers: worker processes on this machine sharing the study (default 1: in this process).
+            Scripts using more must guard their entry point with ``if __name__ == "__main__":``.
+        refit: True/``"full"`` (default): fit the best configuration on all of ``df`` for its best
+            epoch count and save it to ``out_dir/model``; ``"same"``: refit as in the trial; False: none.
+        out_dir: results directory (default ``runs/tune/<study_name>``).
+        cv_windows: backtest windows for the ``mse``/``mae``/``smape`` metrics.
+        enqueue: configurations (``{name: label}``) to try first; only when the study is new.
+        seed: sampler seed (each worker and each resumed run derive their own).
+        heartbeat_interval, grace_period: RDB storages only: a trial whose worker sent no heartbeat
+            for ``grace_period`` s (default 4 x interval) is failed and retried ``max_retry`` times.
+        threads_per_worker: torch threads per worker (default: cores // n_workers).
+        plots: write the PNG plots (optimisation history, parallel coordinates, importances).
+        verbose: Optuna's per-trial log lines and progress.
+
+    Returns:
+        A :class:`TuneResult`.
+    """
+    cfg = load_config(space)
+    given = dict(n_trials=n_trials, timeout=timeout, metric=metric, direction=direction, sampler=sampler,
+                 pruner=pruner, cv_windows=cv_windows, enqueue=enqueue, study_name=study_name, seed=seed,
+                 heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry,
+                 refit=refit, n_workers=n_workers)
+    opts = {k: (v if v is not None else cfg.study.get(k, _DEFAULTS[k])) for k, v in given.items()}
+    base = deep_merge(cfg.base, resolve_base_params(base_params, "base_params"))
+    space_obj = cfg.space
+
+    n_total, nw = opts["n_trials"], opts["n_workers"]
+    if isinstance(n_total, bool) or not isinstance(n_total, int) or n_total < 0:
+        raise ValueError(f"n_trials must be an int >= 0; got {n_total!r}")
+    if isinstance(nw, bool) or not isinstance(nw, int) or nw < 1:
+        raise ValueError(f"n_workers must be a positive int; got {nw!r}")
+    if opts["timeout"] is not None and not (isinstance(opts["timeout"], (int, float)) and opts["timeout"] > 0):
+        raise ValueError(f"timeout must be a positive number of seconds; got {opts['timeout']!r}")
+    metric_ = opts["metric"]
+    if metric_ not in METRICS:
+        raise ValueError(f"unknown metric {metric_!r}; valid metrics: {list(METRICS)}")
+    direction_ = opts["direction"] or "minimize"
+    if direction_ not in ("minimize", "maximize"):
+        raise ValueError(f"direction must be 'minimize' or 'maximize'; got {direction_!r}")
+    cvw = opts["cv_windows"]
+    if isinstance(cvw, bool) or not isinstance(cvw, int) or cvw < 1:
+        raise ValueError(f"cv_windows must be a positive int; got {cvw!r}")
+    if metric_ == "val_loss" and base.get("val_size") == 0:
+        raise ValueError("metric 'val_loss' needs a validation split: base val_size=0 disables it "
+                         "(use a backtest metric: mse, mae or smape)")
+    refit_ = opts["refit"]
+    refit_mode = "full" if refit_ is True else refit_
+    if refit_mode not in (False, None, "full", "same"):
+        raise ValueError(f"refit must be True, 'full', 'same' or False; got {refit_!r}")
+    max_epochs = base.get("max_epochs", 10)
+    make_sampler(opts["sampler"], 0)  # validate names/options now, not in the workers
+    make_pruner(opts["pruner"], max_epochs)
+    _dry_check(space_obj, base)
+
+    name = opts["study_name"] or cfg.name or "xlstm-ts"
+    out = Path(out_dir) if out_dir is not None else Path("runs") / "tune" / name
+    out.mkdir(parents=True, exist_ok=True)
+    spec = _st.resolve_storage(storage, out, heartbeat_interval=opts["heartbeat_interval"],
+                               grace_period=opts["grace_period"], max_retry=opts["max_retry"])
+    if nw > 1 and not (isinstance(spec, _st.StorageSpec) and spec.shareable):
+        raise ValueError("n_workers > 1 needs a storage the worker processes can share: the default SQLite "
+                         "file, an RDB URL or a journal file (not 'memory' or a storage object)")
+    data = df if isinstance(df, pd.DataFrame) else os.fspath(df)
+    frame = _read_data(data)
+    if nw > 1 and not isinstance(df, pd.DataFrame):
+        data = frame  # parse once; workers get the frame
+
+    with _quiet(verbose):
+        backend = _st.open_storage(spec)
+        study, created = _st.create_or_load_study(backend, name, direction_)
+        if created:
+            study.set_user_attr("space", jsonable(space_obj.to_dict()))
+            study.set_user_attr("space_fingerprint", space_obj.fingerprint())
+            study.set_user_attr("metric", metric_)
+            study.set_user_attr("base_params", jsonable(base))
+            for conf in opts["enqueue"] or []:
+                study.enqueue_trial(dict(conf))
+        else:
+            old = study.user_attrs.get("space_fingerprint")
+            if old and old != space_obj.fingerprint():
+                warnings.warn(f"study {name!r} was created with another search space; continuing with the new one",
+                              stacklevel=2)
+            if study.user_attrs.get("metric") not in (None, metric_):
+                raise ValueError(f"study {name!r} optimises {study.user_attrs['metric']!r}, not {metric_!r}: "
+                                 f"use another study_name or storage")
+        _st.recover_dead_trials(study, max_retry=opts["max_retry"])
+        _st.requeue_interrupted(study, max_retry=opts["max_retry"])
+        optuna.storages.fail_stale_trials(study)
+
+    deadline = None if opts["timeout"] is None else time.time() + float(opts["timeout"])
+    threads = threads_per_worker or (max(1, (os.cpu_count() or 1) // nw) if nw > 1 else None)
+    n_before = len(study.get_trials(deepcopy=False))
+    job = _Job(data=data if nw > 1 else frame, space=space_obj, base=base, metric=metric_, cv_windows=cvw,
+               storage=spec, study_name=name, sampler=opts["sampler"], pruner=opts["pruner"],
+               seed=None if opts["seed"] is None else int(opts["seed"]) + n_before,
+               n_total=n_total, deadline=deadline, threads=threads, verbose=verbose)
+    c = _st.count_trials(study)
+    remaining = n_total - c.done - c.running
+    ran = 0
+    if remaining > 0:
+        if verbose:
+            print(f"[tune] study {name!r} in {_st.describe_storage(spec)}: {c.done} trials done, "
+                  f"running {remaining} more with {min(nw, remaining)} worker(s)", flush=True)
+        if nw == 1:
+            ran = _run_worker(job, 0, remaining, study=study)
+        else:
+            ran = _launch(job, study, nw, opts["max_retry"], verbose)
+    if verbose:
+        print(f"[tune] {_progress(study, n_total)}", flush=True)
+    return _finish(study, space_obj, base, frame, out, metric_, refit_mode, ran, spec, plots, verbose)
+
+
+def _finish(study, space, base, frame, out: Path, metric: str, refit_mode, ran: int, spec, plots: bool,
+            verbose: bool) -> TuneResult:
+    notes: dict[str, str] = {}
+    table = trials_table(study, space)
+    files = write_table(table, out)
+    imp, why = param_importances(study)
+    if why:
+        notes["importances"] = why
+    files["importances"] = write_json(out / "importances.json", {"importances": imp, "note": why})
+    if plots:
+        pngs, skipped = save_plots(study, out, imp)
+        files.update(pngs)
+        notes.update({f"plot {k}": v for k, v in skipped.items()})
+    try:
+        best = study.best_trial
+    except ValueError:
+        best = None
+        notes["best"] = "no complete trial"
+    best_params = best_est_params = estimator = model_path = None
+    if best is not None:
+        best_params = dict(best.params)
+        best_est_params = space.to_estimator_params(best.params, base)
+        if refit_mode:
+            with _quiet(verbose):
+                estimator, refit_params = refit_best(frame, space, base, best, refit_mode)
+            model_path = estimator.save(out / "model")
+            files["model"] = model_path
+            notes["refit"] = (f"{refit_mode}: max_epochs={refit_params.get('max_epochs')}, "
+                              f"val_size={refit_params.get('val_size')}")
+    c = _st.count_trials(study)
+    summary = {
+        "study_name": study.study_name, "storage": _st.describe_storage(spec), "metric": metric,
+        "direction": study.direction.name.lower(),
+        "trials": {"done": c.done, "complete": c.complete, "pruned": c.pruned, "failed": c.failed,
+                   "retried": c.retried, "running": c.running, "waiting": c.waiting},
+        "best_trial": None if best is None else best.number,
+        "best_value": None if best is None else best.value,
+        "best_params": best_params,
+        "best_estimator_params": best_est_params,
+        "importances": imp, "model_path": model_path, "notes": notes,
+    }
+    files["best"] = write_json(out / "best.json", summary)
+    return TuneResult(study=study, best_params=best_params, best_value=None if best is None else best.value,
+                      best_estimator_params=best_est_params, trials=table, importances=imp, estimator=estimator,
+                      model_path=model_path, out_dir=out, files=files, ran=ran, notes=notes)
+
