@@ -48,8 +48,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     df = load_dataset("ETTh1").iloc[: 12 * 30 * 24 + 8 * 30 * 24]  # the rows TSLib uses
     n_trainval, n_val = 12 * 30 * 24 + 4 * 30 * 24, 4 * 30 * 24
     params = estimator_params(_load_yaml(args.config)) or {
+        # A quick run: every 2nd training window, a few epochs. `xlstm-ts bench` runs the full protocol.
         "preset": "xlstm_patch", "horizon": args.horizon, "lookback": 336, "max_epochs": args.max_epochs,
-        "batch_size": 64, "learning_rate": 1e-3, "patience": 3,
+        "batch_size": 128, "learning_rate": 5e-4, "patience": 2, "stride": 2,
     }
     params = estimator_params(params)
     params.setdefault("val_size", n_val)
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="fit on bundled ETTh1, backtest the test span, print metrics, plot")
     d.add_argument("--config", help="YAML of XLSTMForecaster parameters (default: xlstm_patch preset)")
     d.add_argument("--horizon", type=int, default=96)
-    d.add_argument("--max-epochs", type=int, default=6)
+    d.add_argument("--max-epochs", type=int, default=4)
     d.add_argument("--out", default="runs/demo")
     d.set_defaults(func=cmd_demo)
 
@@ -145,12 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .parquet or .csv")
     p.set_defaults(func=cmd_predict)
 
-    try:
-        from .bench.cli import register as register_bench
-    except ImportError:
-        register_bench = None
-    if register_bench is not None:
-        register_bench(sub)
+    from .bench.cli import register as register_bench
+    from .lm.cli import register as register_lm
+    from .tuning.cli import register as register_tune
+
+    register_bench(sub)
+    register_tune(sub)
+    register_lm(sub)
     return ap
 
 

@@ -50,7 +50,7 @@ from .data import (
 from .models import ModelSpec, build_model, get_model_class
 from .models.losses import make_loss
 from .persist import ModelFileError, load_directory, save_directory
-from .streaming.state import StreamState
+from .streaming.state import StreamState, state_select
 from .streaming.training import fit_stream, read_series
 from .training import ForecastModule, fit_module
 
@@ -191,7 +191,7 @@ class XLSTMForecaster(BaseEstimator):
         series = self.history_ if df is None else self._parse(df, static_df, min_length=min_length)
         futr = self._future_futr(series, futr_df)
         if df is None and self._streaming:
-            point, quant = self._forecast_stream(series, futr, self.stream_.last_out)
+            point, quant = self._forecast_stream(series, futr, self.stream_)
         else:
             point, quant = self._forecast(series, futr)
         return predictions_frame(series, point, quantiles=self._output_levels() or None,
@@ -289,6 +289,16 @@ class XLSTMForecaster(BaseEstimator):
             frame["y"] = np.concatenate([a.T.reshape(-1) for a in actual]).astype(np.float64)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
+
+    def tune(self, df: pd.DataFrame | str | os.PathLike, space, **kwargs):
+        """Optuna search over ``space`` with this estimator's settings as the fixed parameters.
+
+        Thin over :func:`xlstm_ts.tuning.tune_estimator` (see there for ``n_trials``, ``storage``,
+        ``pruner``, ``n_workers``, ...); returns its ``TuneResult``.
+        """
+        from .tuning import tune_estimator
+
+        return tune_estimator(self, df, space, **kwargs)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save to a directory: ``config.json`` + safetensors (weights, scaler, last windows).
@@ -510,12 +520,11 @@ class XLSTMForecaster(BaseEstimator):
 
     def _advance_stream(self, rows: list[int], new: list[TimeSeries]) -> StreamState:
         """The stream state after reading the rows of ``new`` (series ``rows`` of ``history_``)."""
-        model, st = self.model_, self.stream_
-        stream = StreamState(state=st.state, last_out=st.last_out, n_seen=st.n_seen)
+        model, stream = self.model_, self.stream_.copy()
         by_len: dict[int, list[int]] = {}
         for k, s in enumerate(new):
             by_len.setdefault(len(s), []).append(k)
-        for n, ks in by_len.items():
+        for ks in by_len.values():
             idx = torch.tensor([rows[k] for k in ks], dtype=torch.long)
             x = np.stack([self.scaler_.transform(new[k].values, new[k].unique_id) for k in ks]).astype(np.float32)
             f = None
@@ -524,9 +533,9 @@ class XLSTMForecaster(BaseEstimator):
             static = None
             if self.static_scaler_ is not None:
                 static = torch.from_numpy(self._scaled_static([self.history_[rows[k]] for k in ks]))
-            state, _ = stream.rows(idx)
-            last, state = model.read(torch.from_numpy(x), f, static, state)
-            stream.set_rows(idx, state, last, torch.full((len(ks),), n, dtype=torch.int64))
+            x = torch.from_numpy(x)
+            last, state = model.read(x, f, static, state_select(stream.state, idx))
+            stream.set_rows(idx, state, last, x)
         return stream
 
     def _model_levels(self) -> list[float]:
@@ -614,14 +623,14 @@ class XLSTMForecaster(BaseEstimator):
         return scaler_for
 
     def _forecast_stream(self, series: list[TimeSeries], futr_future: list[np.ndarray] | None,
-                         last_out: torch.Tensor | None):
-        """Streaming forecasts from the stack outputs ``last_out`` (None: read each whole series
-        from the zero state first)."""
+                         stream: StreamState | None):
+        """Streaming forecasts from the end states ``stream`` of ``series`` (None: read each whole
+        series from the zero state first)."""
         scaler_for = self._scaler_lookup(series)
         static = self._scaled_static(series)
-        if last_out is None:
+        if stream is None:
             values = [scaler_for(s.unique_id).transform(s.values, s.unique_id) for s in series]
-            last_out = read_series(self.model_, values, self._scaled_futr(series), static).last_out
+            stream = read_series(self.model_, values, self._scaled_futr(series), static)
         fut = None
         if self.futr_scaler_ is not None:
             if futr_future is None:
@@ -631,7 +640,7 @@ class XLSTMForecaster(BaseEstimator):
                                    .reshape(f.shape).astype(np.float32))
         st = None if static is None else torch.from_numpy(static)
         with torch.no_grad():
-            pred = self.model_.head(last_out, fut, st)
+            pred = self.model_.head(stream.last_out, stream.recent, fut, st)
         return self._finish(series, pred.numpy().astype(np.float64), scaler_for)
 
     def _finish(self, series: list[TimeSeries], pred: np.ndarray, scaler_for):

@@ -54,6 +54,7 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path, synthetic_csv, tiny_config, c
     # Resume: nothing reruns, files untouched.
     before = _cells(out)
     capsys.readouterr()
+    argv += ["--no-plots"]
     assert main(argv) == 0
     assert "0 run, 4 already done" in capsys.readouterr().out
     assert _cells(out) == before

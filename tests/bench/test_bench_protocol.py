@@ -70,3 +70,24 @@ def test_custom_file_target_moved_last(synthetic_csv):
         load_bench_data(path=synthetic_csv, target="nope")
     with pytest.raises(ValueError, match="protocol"):
         load_bench_data(path=synthetic_csv, protocol="weekly")
+
+
+def test_presets_generalise_across_families(tmp_path, capsys):
+    from xlstm_ts.bench.cli import main
+    from xlstm_ts.bench.config import find_preset, load_bench_config
+
+    assert find_preset("ETTh2", "ett-hour") == "etth1"
+    assert find_preset("ETTm2", "ett-minute") == "ettm1"
+    assert find_preset("my_sales", "ratio") == "default"
+    for name in ("etth1", "ettm1", "weather", "exchange_rate", "national_illness", "default"):
+        assert load_bench_config(name)["models"]
+    # An ETTh2-like file: protocol from the file name, the ETTh preset's grid.
+    import pandas as pd
+    n = 14400
+    frame = pd.DataFrame({"date": pd.date_range("2016-07-01", periods=n, freq="h"),
+                          "HUFL": np.arange(n, dtype=float) % 24, "OT": np.sin(np.arange(n) / 24)})
+    path = tmp_path / "ETTh2.parquet"
+    frame.to_parquet(path)
+    assert main(["--data", str(path), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "ETTh2 L=336 H=720 xlstm_patch seed=2023" in out and "configs/bench/etth1.yaml" in out

@@ -20,7 +20,7 @@ from xlstm_ts.models import (
 
 from .conftest import make_batch
 
-EXPECTED = {"xlstm_patch", "xlstm_patch_slstm", "xlstm_mixer", "dlinear", "patchtst", "naive", "seasonal_naive"}
+EXPECTED = {"xlstm_patch", "xlstm_patch_slstm", "xlstm_patch_large", "xlstm_mixer", "dlinear", "patchtst", "naive", "seasonal_naive"}
 
 
 def test_bundled_presets_are_package_data():

@@ -2,8 +2,9 @@
 PostgreSQL server started for the test (initdb + pg_ctl in a temp dir, on a free port).
 
 Skipped, with the reason, where no server can start (no PostgreSQL binaries, no psycopg2,
-root without a ``postgres`` user). ``XLSTM_TS_TEST_POSTGRES_URL`` points the test at an
-existing server instead (the database must be empty or hold no study named ``pg-tune``).
+root without a ``postgres`` user); with ``XLSTM_TS_REQUIRE_POSTGRES=1`` (CI) those are failures.
+``XLSTM_TS_TEST_POSTGRES_URL`` points the test at an existing server instead (the database
+must be empty or hold no study named ``pg-tune``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _bindir() -> str | None:
     env = os.environ.get("XLSTM_TS_PG_BINDIR")
     if env:
-        return env
+        return env if os.path.exists(os.path.join(env, "initdb")) else None
     found = shutil.which("pg_ctl")
     if found and shutil.which("initdb"):
         return str(Path(found).resolve().parent)
@@ -46,25 +47,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _skip(reason: str):
+    if os.environ.get("XLSTM_TS_REQUIRE_POSTGRES", "") not in ("", "0"):
+        pytest.fail(f"XLSTM_TS_REQUIRE_POSTGRES is set but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def postgres_url():
     url = os.environ.get("XLSTM_TS_TEST_POSTGRES_URL")
     if url:
         yield url
         return
-    psycopg2 = pytest.importorskip("psycopg2", reason="psycopg2 is not installed (pip install psycopg2-binary)")
+    try:
+        import psycopg2
+    except ImportError:
+        _skip("psycopg2 is not installed (pip install psycopg2-binary)")
     bindir = _bindir()
     if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl); install them: apt-get install -y postgresql")
+        _skip("no PostgreSQL server binaries (initdb, pg_ctl); install them: apt-get install -y postgresql")
     prefix: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root: run the server as the postgres user
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server as")
+            _skip("running as root and there is no 'postgres' user to run the server as")
         runuser = shutil.which("runuser")
         if runuser is None:
-            pytest.skip("running as root and 'runuser' is not available to start the server as 'postgres'")
+            _skip("running as root and 'runuser' is not available to start the server as 'postgres'")
         prefix = [runuser, "-u", "postgres", "--"]
     tmp = tempfile.mkdtemp(prefix="xlstm-ts-pg-")
     if prefix:
@@ -78,12 +88,12 @@ def postgres_url():
     try:
         r = run(f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         if r.returncode:
-            pytest.skip(f"initdb failed: {r.stderr.strip()[-500:]}")
+            _skip(f"initdb failed: {r.stderr.strip()[-500:]}")
         opts = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
         r = run(f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-l", os.path.join(tmp, "server.log"), "-w", "-t", "60", "start")
         if r.returncode:
             log = Path(tmp, "server.log")
-            pytest.skip(f"PostgreSQL did not start: {r.stderr.strip()[-300:]} "
+            _skip(f"PostgreSQL did not start: {r.stderr.strip()[-300:]} "
                         f"{log.read_text()[-500:] if log.exists() else ''}")
         started = True
         conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from xlstm_ts import XLSTMForecaster
-from xlstm_ts.tuning import count_trials, open_storage, resolve_storage, tune
+from xlstm_ts.tuning import count_trials, open_storage, resolve_storage, tune, tune_estimator
 from xlstm_ts.tuning.cli import main as cli_main
 
 from .helpers import InterruptOnce
@@ -49,6 +49,18 @@ def test_results_refit_save_load(df, base, space, tmp_path):
     assert res.model_path == tmp_path / "model"
     again = XLSTMForecaster.load(res.model_path)
     pd.testing.assert_frame_equal(again.predict(), est.predict())
+    # rerun with nothing new to try: the saved model is reused, not trained again
+    rerun = tune(df, space, n_trials=3, base_params=base, out_dir=tmp_path, plots=False)
+    assert rerun.ran == 0 and "kept out_dir/model" in rerun.notes["refit"]
+    pd.testing.assert_frame_equal(rerun.estimator.predict(), est.predict())
+
+
+def test_tune_estimator_uses_its_settings_as_base(df, base, space, tmp_path):
+    est = XLSTMForecaster(**base)
+    res = tune_estimator(est, df, space, n_trials=1, out_dir=tmp_path, pruner="none", refit=False, plots=False)
+    params = res.best_estimator_params
+    assert params["horizon"] == 12 and params["max_epochs"] == 3 and params["trainer_kwargs"] == base["trainer_kwargs"]
+    assert "verbose" not in params  # left at its default: not part of the base
 
 
 def test_importances_with_too_few_trials(df, base, space, tmp_path):

@@ -23,7 +23,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     spec = ParitySpec(steps=args.steps, batch_size=args.batch_size, context=args.context,
                       learning_rate=args.lr, embedding_dim=args.embedding_dim, num_blocks=args.num_blocks,
-                      gen_contexts=_ints(args.gen_contexts), gen_tokens=args.gen_tokens, corpus=args.corpus,
+                      gen_contexts=_ints(args.gen_contexts), gen_tokens=args.gen_tokens, gen_repeats=args.gen_repeats, corpus=args.corpus,
                       seed=args.seed, threads=args.threads, val_every=args.val_every)
     if args.models:
         spec.models = [m.strip() for m in args.models.split(",")]
@@ -35,8 +35,12 @@ def cmd_synthetic(args: argparse.Namespace) -> int:
     from .synthetic import SyntheticSpec, run_synthetic
 
     spec = SyntheticSpec(steps=args.steps, seed=args.seed, threads=args.threads)
+    if args.lr is not None:
+        spec.learning_rate = args.lr
     if args.tasks:
         spec.tasks = [t.strip() for t in args.tasks.split(",")]
+    if args.models:
+        spec.models = [m.strip() for m in args.models.split(",")]
     if args.tiny:
         spec = spec.tiny()
     run_synthetic(spec, args.out, command=_command(args))
@@ -69,7 +73,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--embedding-dim", type=int, default=192)
     p.add_argument("--num-blocks", type=int, default=4)
     p.add_argument("--gen-contexts", default="256,1024,4096", help="comma-separated context lengths")
-    p.add_argument("--gen-tokens", type=int, default=64)
+    p.add_argument("--gen-tokens", type=int, default=128, help="decoded tokens per measurement")
+    p.add_argument("--gen-repeats", type=int, default=3, help="repeats per measurement (the best counts)")
     p.add_argument("--val-every", type=int, default=50)
     p.add_argument("--corpus", default="tinyshakespeare", help="bundled corpus name or a text file")
     p.add_argument("--models", help="comma-separated subset of xLSTM[1:0],xLSTM[1:1],Transformer")
@@ -83,6 +88,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     s = sub.add_parser("synthetic", help="multi-query associative recall and parity, longer test sequences")
     s.add_argument("--steps", type=int, default=None, help="training steps per model and task (default per task)")
     s.add_argument("--tasks", help="comma-separated subset of mqar,parity")
+    s.add_argument("--models", help="comma-separated subset of 'mLSTM xLSTM[1:0]','sLSTM xLSTM[1:1]',Transformer")
+    s.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-3)")
     s.add_argument("--tiny", action="store_true", help="tiny models and few steps (smoke test)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int, default=1)

@@ -68,7 +68,7 @@ class PatchTST(ForecastModel):
         "patch_len": 16,
         "stride": 8,
         "pad_end": True,
-        "d_model": 64,
+        "d_model": 32,
         "n_heads": 4,
         "n_layers": 3,
         "d_ff": 128,

@@ -42,10 +42,10 @@ class XLSTMMixer(ForecastModel):
                       "qkv_proj_blocksize": 16, "chunk_size": 64},
             "dropout": 0.1,
         },
-        "embed_lookback": True,
+        "embed_lookback": False,
         "num_mem_tokens": 2,
         "views": 2,
-        "dropout": 0.25,
+        "dropout": 0.5,
         "revin": True,
         "revin_affine": False,
     }

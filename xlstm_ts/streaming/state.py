@@ -10,7 +10,8 @@ These helpers treat it as a tree:
 - :func:`state_nbytes`: its size in bytes (independent of how many steps were read).
 
 :class:`StreamState` is what a fitted streaming forecaster keeps per series: the stack state,
-the stack output at the last step (what the head reads) and the number of steps read.
+the stack output at the last step and the last observed (scaled) values (what the head reads), and
+the number of steps read.
 """
 
 from __future__ import annotations
@@ -140,30 +141,40 @@ class StreamState:
     Attributes:
         state: batched stack state (N rows).
         last_out: ``(N, E)`` stack output at each series' last step (the head's input).
+        recent: ``(N, K, C)`` the last K scaled observations of each series (``K = recent_len`` of
+            the model: 1, or its ``linear_window``).
         n_seen: ``(N,)`` steps read per series since its start.
     """
 
     state: list
     last_out: torch.Tensor
+    recent: torch.Tensor
     n_seen: torch.Tensor
 
     @property
     def nbytes(self) -> int:
         """Bytes of the per-series streaming state (stack state + last output + counter)."""
-        return state_nbytes(self.state) + state_nbytes(self.last_out) + state_nbytes(self.n_seen)
+        return sum(state_nbytes(t) for t in (self.state, self.last_out, self.recent, self.n_seen))
 
-    def rows(self, index: torch.Tensor) -> tuple[list, torch.Tensor]:
-        return state_select(self.state, index), self.last_out.index_select(0, index)
+    def copy(self) -> StreamState:
+        """A shallow copy (the tensors are never modified in place, only replaced)."""
+        return StreamState(state=self.state, last_out=self.last_out, recent=self.recent, n_seen=self.n_seen)
 
-    def set_rows(self, index: torch.Tensor, state: list, last_out: torch.Tensor, steps: torch.Tensor) -> None:
+    def set_rows(self, index: torch.Tensor, state: list, last_out: torch.Tensor, new_x: torch.Tensor) -> None:
+        """Replace the rows ``index`` after reading the scaled observations ``new_x (n, k, C)``."""
         self.state = state_scatter(self.state, index, state)
         self.last_out = self.last_out.index_copy(0, index, last_out.to(self.last_out.dtype))
+        K = self.recent.shape[1]
+        recent = torch.cat([self.recent.index_select(0, index), new_x.to(self.recent.dtype)], 1)[:, -K:]
+        self.recent = self.recent.index_copy(0, index, recent)
+        steps = torch.full((len(index),), new_x.shape[1], dtype=self.n_seen.dtype)
         self.n_seen = self.n_seen.index_add(0, index, steps.to(self.n_seen.dtype))
 
     def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Named tensors + JSON metadata for a safetensors file."""
         tensors, structure = flatten_state(self.state, "state")
         tensors["last_out"] = self.last_out.detach().cpu().contiguous()
+        tensors["recent"] = self.recent.detach().cpu().contiguous()
         tensors["n_seen"] = self.n_seen.detach().cpu().contiguous()
         return tensors, {"structure": structure, "n_series": int(self.last_out.shape[0])}
 
@@ -173,8 +184,9 @@ class StreamState:
         # other kernels, which changes results in the last bit.
         tensors = {k: v.clone() for k, v in tensors.items()}
         state = unflatten_state(meta["structure"], tensors, "state")
-        out = cls(state=state, last_out=tensors["last_out"], n_seen=tensors["n_seen"])
+        out = cls(state=state, last_out=tensors["last_out"], recent=tensors["recent"], n_seen=tensors["n_seen"])
         n = int(meta["n_series"])
-        if out.last_out.shape[0] != n or state_batch_size(state) != n or out.n_seen.shape != (n,):
+        if (out.last_out.shape[0] != n or out.recent.shape[0] != n or state_batch_size(state) != n
+                or out.n_seen.shape != (n,)):
             raise ValueError(f"stream state does not hold {n} series")
         return out

@@ -44,12 +44,19 @@ def _pad(a: np.ndarray, rows: int, value: float) -> np.ndarray:
     return np.concatenate([a, np.full((rows,) + a.shape[1:], value, dtype=np.float32)])
 
 
+def _recent_view(v: np.ndarray, K: int) -> np.ndarray:
+    """``(T, C, K)`` view: row t holds ``v[t-K+1 .. t]`` (zeros before the start)."""
+    front = np.concatenate([np.zeros((K - 1, v.shape[1]), np.float32), v])
+    return sliding_window_view(front, K, axis=0)
+
+
 class SegmentDataset(Dataset):
     """TBPTT batches in time order: item ``k`` is segment ``j`` of lane group ``g``.
 
     Items are whole batches (use ``DataLoader(batch_size=None)``): ``x (B, S, C)``,
-    ``y (B, S, H, C)`` (the H targets after each step, NaN where they leave the training span or
-    the lane is over), ``futr (B, S, F)`` / ``futr_next (B, S, H, F)`` when there are future-known
+    ``recent (B, S, K, C)`` (the last K observations up to each step, zeros before the series'
+    start), ``y (B, S, H, C)`` (the H targets after each step, NaN where they leave the training
+    span or the lane is over), ``futr (B, S, F)`` / ``futr_next (B, S, H, F)`` when there are future-known
     covariates, ``static (B, n_static)``, and ``group`` / ``reset`` (first segment of the group).
     Segments run over the groups in the inner loop, so consecutive optimizer steps see different
     lanes while each group still advances in time order.
@@ -57,16 +64,17 @@ class SegmentDataset(Dataset):
 
     def __init__(self, values: Sequence[np.ndarray], futr: Sequence[np.ndarray] | None,
                  static: np.ndarray | None, train_end: Sequence[int], horizon: int, segment_len: int,
-                 lane_len: int, batch_size: int):
-        self.H, self.S = int(horizon), int(segment_len)
+                 lane_len: int, batch_size: int, recent_len: int = 1):
+        self.H, self.S, self.K = int(horizon), int(segment_len), int(recent_len)
         self.static = None if static is None else torch.as_tensor(static, dtype=torch.float32)
         self.C = values[0].shape[1]
         self.F = 0 if futr is None else futr[0].shape[1]
-        self._y, self._x, self._f, self._fn = [], [], [], []
+        self._y, self._x, self._r, self._f, self._fn = [], [], [], [], []
         lanes = []
         for i, (v, e) in enumerate(zip(values, train_end, strict=True)):
             v = np.asarray(v, dtype=np.float32)
             self._x.append(v[:e])
+            self._r.append(_recent_view(v[:e], self.K))  # (e, C, K)
             ypad = _pad(v[:e], self.H + 1, np.nan)
             self._y.append(sliding_window_view(ypad, self.H, axis=0))  # (e+2, C, H)
             if futr is not None:
@@ -91,6 +99,7 @@ class SegmentDataset(Dataset):
         S = max(max(stop - start, 0) for _, start, stop in spans)
         B, H, C, F = len(lanes), self.H, self.C, self.F
         x = np.zeros((B, S, C), np.float32)
+        rec = np.zeros((B, S, self.K, C), np.float32)
         y = np.full((B, S, H, C), np.nan, np.float32)
         f = np.zeros((B, S, F), np.float32) if F else None
         fn = np.zeros((B, S, H, F), np.float32) if F else None
@@ -99,11 +108,13 @@ class SegmentDataset(Dataset):
             if n <= 0:
                 continue
             x[r, :n] = self._x[i][start:stop]
+            rec[r, :n] = self._r[i][start:stop].transpose(0, 2, 1)
             y[r, :n] = self._y[i][start + 1:stop + 1].transpose(0, 2, 1)
             if F:
                 f[r, :n] = self._f[i][start:stop]
                 fn[r, :n] = self._fn[i][start + 1:stop + 1].transpose(0, 2, 1)
-        batch = {"x": torch.from_numpy(x), "y": torch.from_numpy(y), "group": g, "reset": j == 0}
+        batch = {"x": torch.from_numpy(x), "recent": torch.from_numpy(rec), "y": torch.from_numpy(y),
+                 "group": g, "reset": j == 0}
         if F:
             batch["futr"], batch["futr_next"] = torch.from_numpy(f), torch.from_numpy(fn)
         if self.static is not None:
@@ -115,12 +126,13 @@ class StreamValidationDataset(Dataset):
     """Validation batches: series with the same (length, training end), up to ``batch_size`` each.
 
     Items: ``x (B, T, C)``, ``futr (B, T, F)`` (whole series), ``train_end`` and, for the
-    forecast origins ``train_end - 1 .. T - 2``, ``y (B, V, H, C)`` (NaN past the end) and
-    ``futr_next (B, V, H, F)``.
+    forecast origins ``train_end - 1 .. T - 2``, ``recent (B, V, K, C)``, ``y (B, V, H, C)`` (NaN
+    past the end) and ``futr_next (B, V, H, F)``.
     """
 
     def __init__(self, values: Sequence[np.ndarray], futr: Sequence[np.ndarray] | None,
-                 static: np.ndarray | None, train_end: Sequence[int], horizon: int, batch_size: int):
+                 static: np.ndarray | None, train_end: Sequence[int], horizon: int, batch_size: int,
+                 recent_len: int = 1):
         H = int(horizon)
         keys: dict[tuple[int, int], list[int]] = {}
         for i, (v, e) in enumerate(zip(values, train_end, strict=True)):
@@ -134,8 +146,10 @@ class StreamValidationDataset(Dataset):
                 ywin = [sliding_window_view(_pad(np.asarray(values[i], np.float32), H + 1, np.nan), H, axis=0)
                         for i in rows]
                 y = np.stack([w[e:T].transpose(0, 2, 1) for w in ywin])  # origins e-1 .. T-2
+                rec = np.stack([_recent_view(np.asarray(values[i], np.float32), recent_len)[e - 1:T - 1]
+                                .transpose(0, 2, 1) for i in rows])
                 item = {"x": torch.from_numpy(x), "y": torch.from_numpy(np.ascontiguousarray(y)),
-                        "train_end": e}
+                        "recent": torch.from_numpy(np.ascontiguousarray(rec)), "train_end": e}
                 if futr is not None:
                     fs = [np.asarray(futr[i], np.float32) for i in rows]
                     item["futr"] = torch.from_numpy(np.stack(fs))
@@ -179,7 +193,7 @@ class StreamModule(ForecastModule):
         static = batch.get("static")
         y, state = self.model.encode(batch["x"], batch.get("futr"), static, state)
         self._states[g] = state_detach(state)
-        pred = self.model.head(y, batch.get("futr_next"), static)  # (B, S, H, C, Q)
+        pred = self.model.head(y, batch["recent"], batch.get("futr_next"), static)  # (B, S, H, C, Q)
         return self._masked_loss(pred, batch["y"], "train_loss")
 
     def validation_step(self, batch, batch_idx):
@@ -189,8 +203,9 @@ class StreamModule(ForecastModule):
         state = None
         if e > 1:
             _, state = self.model.read(x[:, :e - 1], None if futr is None else futr[:, :e - 1], static)
-        y, _ = self.model.encode(x[:, e - 1:T - 1], None if futr is None else futr[:, e - 1:T - 1], static, state)
-        pred = self.model.head(y, batch.get("futr_next"), static)
+        x = x[:, e - 1:T - 1]
+        y, _ = self.model.encode(x, None if futr is None else futr[:, e - 1:T - 1], static, state)
+        pred = self.model.head(y, batch["recent"], batch.get("futr_next"), static)
         return self._masked_loss(pred, batch["y"], "val_loss")
 
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
@@ -211,8 +226,9 @@ def fit_stream(model, loss, values: Sequence[np.ndarray], futr: Sequence[np.ndar
     kwargs.setdefault("use_distributed_sampler", False)
     kwargs.setdefault("gradient_clip_val", 1.0)
     lane_len = lane_len or auto_lane_len(train_end, segment_len, batch_size)
-    train = SegmentDataset(values, futr, static, train_end, horizon, segment_len, lane_len, batch_size)
-    valid = StreamValidationDataset(values, futr, static, train_end, horizon, batch_size)
+    K = model.recent_len
+    train = SegmentDataset(values, futr, static, train_end, horizon, segment_len, lane_len, batch_size, K)
+    valid = StreamValidationDataset(values, futr, static, train_end, horizon, batch_size, K)
     module = StreamModule(model, loss, learning_rate=learning_rate, weight_decay=weight_decay,
                           lr_schedule=lr_schedule, max_epochs=max_epochs)
     with warnings.catch_warnings():
@@ -239,7 +255,7 @@ def read_series(model, values: Sequence[np.ndarray], futr: Sequence[np.ndarray] 
         groups: dict[int, list[int]] = {}
         for i, v in enumerate(values):
             groups.setdefault(len(v), []).append(i)
-        order, states, outs = [], [], []
+        order, states, outs, lasts = [], [], [], []
         for T, idx in groups.items():
             rows_per_call = max(1, max_tokens // min(T, READ_BLOCK))
             for k in range(0, len(idx), rows_per_call):
@@ -251,11 +267,13 @@ def read_series(model, values: Sequence[np.ndarray], futr: Sequence[np.ndarray] 
                 order += rows
                 states.append(state)
                 outs.append(out)
+                lasts.append(model.recent_window(x))
         inv = torch.empty(len(order), dtype=torch.long)
         inv[torch.tensor(order)] = torch.arange(len(order))
         state = state_select(state_cat(states), inv)
         last = torch.cat(outs).index_select(0, inv)
+        recent = torch.cat(lasts).index_select(0, inv)
         n_seen = torch.tensor([len(v) for v in values], dtype=torch.int64)
-        return StreamState(state=state, last_out=last, n_seen=n_seen)
+        return StreamState(state=state, last_out=last, recent=recent, n_seen=n_seen)
     finally:
         model.train(was_training)

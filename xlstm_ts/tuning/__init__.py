@@ -18,7 +18,7 @@ Command line: ``xlstm-ts tune`` / ``python -m xlstm_ts.tuning`` (:mod:`.cli`).
 
 from .objective import METRICS, EpochPruningCallback, make_objective, make_pruner, make_sampler
 from .report import param_importances, trials_table
-from .runner import TuneResult, tune
+from .runner import TuneResult, tune, tune_estimator
 from .space import Param, SearchSpace, TuneConfig, bundled_configs, load_config
 from .storage import count_trials, open_storage, recover_dead_trials, resolve_storage
 
@@ -41,4 +41,5 @@ __all__ = [
     "resolve_storage",
     "trials_table",
     "tune",
+    "tune_estimator",
 ]

@@ -31,7 +31,7 @@ from .report import (
 )
 from .space import SearchSpace, TuneConfig, deep_merge, load_config, resolve_base_params
 
-__all__ = ["TuneResult", "tune"]
+__all__ = ["TuneResult", "tune", "tune_estimator"]
 
 _log = logging.getLogger("xlstm_ts.tuning")
 
@@ -139,6 +139,22 @@ class _StopWhenEnough:
 
 
 @contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """torch threads for the work done in this process (restored afterwards)."""
+    if not n:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
 def _quiet(verbose: bool):
     old = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
@@ -155,10 +171,6 @@ def _quiet(verbose: bool):
 
 def _run_worker(job: _Job, index: int, quota: int, study: optuna.Study | None = None) -> int:
     """Run up to ``quota`` trials of the study; returns how many this worker ran."""
-    if job.threads:
-        import torch
-
-        torch.set_num_threads(job.threads)
     df = _read_data(job.data)
     sampler = make_sampler(job.sampler, None if job.seed is None else job.seed + 7919 * index)
     max_epochs = job.base.get("max_epochs", 10)
@@ -187,6 +199,10 @@ def _run_worker(job: _Job, index: int, quota: int, study: optuna.Study | None = 
 def _worker_entry(job: _Job, index: int, quota: int) -> None:
     """Target of a spawned worker process."""
     logging.basicConfig(level=logging.INFO if job.verbose else logging.WARNING)
+    if job.threads:
+        import torch
+
+        torch.set_num_threads(job.threads)
     try:
         _run_worker(job, index, quota)
     except KeyboardInterrupt:
@@ -338,7 +354,9 @@ def tune(
         seed: sampler seed (each worker and each resumed run derive their own).
         heartbeat_interval, grace_period: RDB storages only: a trial whose worker sent no heartbeat
             for ``grace_period`` s (default 4 x interval) is failed and retried ``max_retry`` times.
-        threads_per_worker: torch threads per worker (default: cores // n_workers).
+        threads_per_worker: torch threads of each worker process (default: cores // n_workers) and,
+            when given, of the trials and refit run in this process (restored afterwards). On a
+            busy machine 1 is often much faster for small models than contended threads.
         plots: write the PNG plots (optimisation history, parallel coordinates, importances).
         verbose: Optuna's per-trial log lines and progress.
 
@@ -427,17 +445,47 @@ def tune(
     c = _st.count_trials(study)
     remaining = n_total - c.done - c.running
     ran = 0
-    if remaining > 0:
+    with _torch_threads(threads_per_worker):  # the in-process trials and the refit
+        if remaining > 0:
+            if verbose:
+                print(f"[tune] study {name!r} in {_st.describe_storage(spec)}: {c.done} trials done, "
+                      f"running {remaining} more with {min(nw, remaining)} worker(s)", flush=True)
+            if nw == 1:
+                ran = _run_worker(job, 0, remaining, study=study)
+            else:
+                ran = _launch(job, study, nw, opts["max_retry"], verbose)
         if verbose:
-            print(f"[tune] study {name!r} in {_st.describe_storage(spec)}: {c.done} trials done, "
-                  f"running {remaining} more with {min(nw, remaining)} worker(s)", flush=True)
-        if nw == 1:
-            ran = _run_worker(job, 0, remaining, study=study)
-        else:
-            ran = _launch(job, study, nw, opts["max_retry"], verbose)
-    if verbose:
-        print(f"[tune] {_progress(study, n_total)}", flush=True)
-    return _finish(study, space_obj, base, frame, out, metric_, refit_mode, ran, spec, plots, verbose)
+            print(f"[tune] {_progress(study, n_total)}", flush=True)
+        return _finish(study, space_obj, base, frame, out, metric_, refit_mode, ran, spec, plots, verbose)
+
+
+def _fingerprint(frame: pd.DataFrame, base: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    h = hashlib.sha1(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    h.update(json.dumps(jsonable(base), sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def _previous_refit(out: Path, study, key: dict[str, Any]):
+    """The model a previous run of this study refitted from the same best trial, if any (a rerun
+    that ran no new trial then does not train it again)."""
+    import json
+
+    from ..forecaster import XLSTMForecaster
+    from ..persist import ModelFileError
+
+    try:
+        prev = json.loads((out / "best.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if prev.get("study_name") != study.study_name or prev.get("refit") != key:
+        return None
+    try:
+        return XLSTMForecaster.load(out / "model")
+    except (ModelFileError, OSError, ValueError):
+        return None
 
 
 def _finish(study, space, base, frame, out: Path, metric: str, refit_mode, ran: int, spec, plots: bool,
@@ -463,12 +511,19 @@ def _finish(study, space, base, frame, out: Path, metric: str, refit_mode, ran: 
         best_params = dict(best.params)
         best_est_params = space.to_estimator_params(best.params, base)
         if refit_mode:
-            with _quiet(verbose):
-                estimator, refit_params = refit_best(frame, space, base, best, refit_mode)
-            model_path = estimator.save(out / "model")
+            refit_key = {"mode": refit_mode, "trial": best.number, "data": _fingerprint(frame, base)}
+            estimator = _previous_refit(out, study, refit_key)
+            if estimator is not None:
+                model_path = out / "model"
+                notes["refit"] = (f"{refit_mode}: kept out_dir/model, already refitted from trial {best.number} "
+                                  f"on the same data")
+            else:
+                with _quiet(verbose):
+                    estimator, refit_params = refit_best(frame, space, base, best, refit_mode)
+                model_path = estimator.save(out / "model")
+                notes["refit"] = (f"{refit_mode}: max_epochs={refit_params.get('max_epochs')}, "
+                                  f"val_size={refit_params.get('val_size')}")
             files["model"] = model_path
-            notes["refit"] = (f"{refit_mode}: max_epochs={refit_params.get('max_epochs')}, "
-                              f"val_size={refit_params.get('val_size')}")
     c = _st.count_trials(study)
     summary = {
         "study_name": study.study_name, "storage": _st.describe_storage(spec), "metric": metric,
@@ -480,9 +535,32 @@ def _finish(study, space, base, frame, out: Path, metric: str, refit_mode, ran: 
         "best_params": best_params,
         "best_estimator_params": best_est_params,
         "importances": imp, "model_path": model_path, "notes": notes,
+        "refit": None if model_path is None else refit_key,
     }
     files["best"] = write_json(out / "best.json", summary)
     return TuneResult(study=study, best_params=best_params, best_value=None if best is None else best.value,
                       best_estimator_params=best_est_params, trials=table, importances=imp, estimator=estimator,
                       model_path=model_path, out_dir=out, files=files, ran=ran, notes=notes)
+
+
+def tune_estimator(estimator, df, space, **kwargs) -> TuneResult:
+    """:func:`tune` with an estimator's own settings as the fixed base parameters.
+
+    Parameters the estimator leaves at their defaults do not override the config's ``base``;
+    ``kwargs["base_params"]`` (if any) is merged on top. Backs ``XLSTMForecaster.tune``.
+    """
+    import inspect
+
+    sig = inspect.signature(type(estimator).__init__)
+    base = {}
+    for name, value in estimator.get_params(deep=False).items():
+        default = sig.parameters[name].default if name in sig.parameters else inspect.Parameter.empty
+        try:
+            same = value is default or value == default
+        except Exception:  # noqa: BLE001 - uncomparable values are never "the default"
+            same = False
+        if not same:
+            base[name] = value
+    base = deep_merge(base, kwargs.pop("base_params", None) or {})
+    return tune(df, space, base_params=base, **kwargs)
 
