@@ -98,8 +98,8 @@ class PatchTST(ForecastModel):
         self.final_norm = nn.LayerNorm(E) if hp["norm"] == "layer" else nn.Identity()
         self.head_dropout = nn.Dropout(hp["head_dropout"])
         self.head = nn.Linear(N * E, s.horizon * s.n_outputs)
-        self.covariates = (CovariateHead(s.horizon, s.n_futr, s.n_static, s.n_channels, s.n_outputs)
-                           if s.n_futr or s.n_static else None)
+        # Statics enter through the tokens; the future part of x_futr through an additive term.
+        self.covariates = CovariateHead(s.horizon, s.n_futr, 0, s.n_channels, s.n_outputs) if s.n_futr else None
 
     def _forward(self, x, futr, static):
         s = self.spec
@@ -115,7 +115,7 @@ class PatchTST(ForecastModel):
         out = self.head(self.head_dropout(tok.flatten(1)))
         out = out.reshape(B, C, s.horizon, s.n_outputs).transpose(1, 2)
         if self.covariates is not None:
-            out = out + self.covariates(futr[:, L:] if futr is not None else None, static)
+            out = out + self.covariates(futr[:, L:], None)
         if stats is not None:
             out = self.revin.denormalize(out, stats)
         return out

@@ -64,8 +64,8 @@ class XLSTMPatch(ForecastModel):
         self.dropout = nn.Dropout(hp["dropout"])
         self.head_dropout = nn.Dropout(hp["head_dropout"])
         self.head = nn.Linear(self.n_patches * E, s.horizon * s.n_outputs)
-        self.covariates = (CovariateHead(s.horizon, s.n_futr, s.n_static, s.n_channels, s.n_outputs)
-                           if s.n_futr or s.n_static else None)
+        # Statics enter through the tokens; the future part of x_futr through an additive term.
+        self.covariates = CovariateHead(s.horizon, s.n_futr, 0, s.n_channels, s.n_outputs) if s.n_futr else None
 
     def _forward(self, x, futr, static):
         s = self.spec
@@ -79,7 +79,7 @@ class XLSTMPatch(ForecastModel):
         out = self.head(self.head_dropout(tok.flatten(1)))  # (B*C, H*Q)
         out = out.reshape(B, C, s.horizon, s.n_outputs).transpose(1, 2)  # (B, H, C, Q)
         if self.covariates is not None:
-            out = out + self.covariates(futr[:, L:] if futr is not None else None, static)
+            out = out + self.covariates(futr[:, L:], None)
         if stats is not None:
             out = self.revin.denormalize(out, stats)
         return out
