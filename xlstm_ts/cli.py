@@ -76,7 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     last = cv[cv["cutoff"] == cv["cutoff"].max()]
     history = df.iloc[:len(df) - H].reset_index().melt(id_vars="ds", var_name="unique_id", value_name="y")
-    png = est.plot(last, out / "etth1_forecast.png", history=history, n_history=3 * H)
+    png = est.plot(last, out / "etth1_forecast.png", history=history, n_history=3 * H, unique_ids=list(df.columns))
     est.save(out / "model")
     cv.to_parquet(out / "backtest.parquet")
     print(f"\nPlot: {png}\nModel: {out / 'model'}\nBacktest: {out / 'backtest.parquet'}\n"
