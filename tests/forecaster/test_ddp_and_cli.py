@@ -30,13 +30,14 @@ def test_ddp_two_cpu_processes_train(tmp_path):
             model_params={{"patch_len": 8, "stride": 8, "xlstm": {{"embedding_dim": 16, "num_blocks": 1}}}},
             trainer_kwargs={{"strategy": "ddp", "accelerator": "cpu", "devices": 2, "limit_train_batches": 4}})
         pred = est.fit(seasonal_panel()).predict()
-        print("RANK", os.environ.get("LOCAL_RANK", "0"), len(pred), bool(pred.y_hat.notna().all()),
-              est.fit_report_.epochs)
+        rank = os.environ.get("LOCAL_RANK", "0")  # one file per process: stdout lines interleave
+        with open(f"rank{rank}.txt", "w") as fh:
+            fh.write(f"RANK {rank} {len(pred)} {bool(pred.y_hat.notna().all())} {est.fit_report_.epochs}")
     """))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    ranks = sorted(line for line in out.stdout.splitlines() if line.startswith("RANK"))
-    assert ranks == ["RANK 0 18 True 2", "RANK 1 18 True 2"], out.stdout
+    ranks = sorted(p.read_text() for p in tmp_path.glob("rank*.txt"))
+    assert ranks == ["RANK 0 18 True 2", "RANK 1 18 True 2"], out.stdout[-3000:]
 
 
 def test_cli_fit_then_predict(tmp_path, capsys):
