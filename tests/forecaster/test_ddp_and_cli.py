@@ -31,8 +31,8 @@ def test_ddp_two_cpu_processes_train(tmp_path):
             trainer_kwargs={{"strategy": "ddp", "accelerator": "cpu", "devices": 2, "limit_train_batches": 4}})
         pred = est.fit(seasonal_panel()).predict()
         rank = os.environ.get("LOCAL_RANK", "0")  # one file per process: stdout lines interleave
-        with open(f"rank{rank}.txt", "w") as fh:
-            fh.write(f"RANK {rank} {len(pred)} {bool(pred.y_hat.notna().all())} {est.fit_report_.epochs}")
+        with open(f"rank{{rank}}.txt", "w") as fh:
+            fh.write(f"RANK {{rank}} {{len(pred)}} {{bool(pred.y_hat.notna().all())}} {{est.fit_report_.epochs}}")
     """))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
