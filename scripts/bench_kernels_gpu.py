@@ -11,9 +11,10 @@ mLSTM, bf16, 65,536 tokens per batch (B = 65536 // S), 8 heads, at (Dqk, Dv) = (
 - ``sdpa-causal``: ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)`` with the
   same heads and dims (FlashAttention where it supports the dims, else whatever SDPA picks; the
   backend is recorded);
-- ``mlstm_kernels limit_chunk`` / ``xl_chunk``: ``mlstm_kernels.torch.get_mlstm_kernel``
-  ``chunkwise--triton_limit_chunk`` (chunk 64) and ``chunkwise--triton_xl_chunk`` (chunk 128), if
-  that package imports.
+- ``mlstm_kernels limit_chunk``: ``mlstm_kernels.torch.get_mlstm_kernel``
+  ``chunkwise--triton_limit_chunk`` (chunk 64), if that package imports. (Its
+  ``chunkwise--triton_xl_chunk`` aborted the whole process with an LLVM assertion while compiling
+  under triton 3.6 on an H200, 2026-11-26, so it is left out.)
 
 sLSTM, bf16 and fp32, B = 16, S = 1024, NH = 4, DH = 64 / 128: ``xlstm_ts_kernels.slstm_sequence``
 (fused) against the torch recurrence ``slstm_sequence(..., backend="torch")``.
@@ -32,9 +33,11 @@ import argparse
 import datetime as _dt
 import json
 import math
+import os
 import platform
 import statistics
 import sys
+import time
 import traceback
 
 import torch
@@ -78,6 +81,24 @@ def measure(fn, warmup, reps):
         torch.cuda.empty_cache()
 
 
+class Recorder:
+    """Collects result rows, rewrites the JSON after each one (a killed run keeps what it measured)
+    and stops measuring once ``budget_s`` seconds have passed (later rows say so)."""
+
+    def __init__(self, out: str, meta: dict, budget_s: float | None):
+        self.out, self.meta, self.rows = out, meta, []
+        self.deadline = None if budget_s is None else time.monotonic() + budget_s
+
+    def over_budget(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        with open(self.out + ".tmp", "w") as fh:
+            json.dump(dict(meta=self.meta, results=self.rows), fh, indent=1)
+        os.replace(self.out + ".tmp", self.out)
+
+
 def mlstm_inputs(B, S, Dqk, Dv, dtype, requires_grad):
     g = torch.Generator(device="cuda").manual_seed(0)
     mk = lambda *s: torch.randn(*s, device="cuda", generator=g, dtype=dtype)  # noqa: E731
@@ -104,43 +125,46 @@ def sdpa_backend_name(q, k, v):
 
 
 def mlstm_impls():
-    """name -> callable(q, k, v, i, f) returning h."""
+    """name -> callable(q, k, v, i, f) returning h; the slow torch path last."""
     from xlstm_ts_kernels import mlstm_chunkwise
 
     from xlstm_ts.nn.functional import mlstm_chunkwise_torch
 
-    impls = {
-        "triton (xlstm_ts_kernels)": lambda q, k, v, i, f: mlstm_chunkwise(q, k, v, i, f, chunk_size=64)[0],
-        "torch chunkwise": lambda q, k, v, i, f: mlstm_chunkwise_torch(q, k, v, i, f, chunk_size=64)[0],
-    }
+    impls = {"triton (xlstm_ts_kernels)": lambda q, k, v, i, f: mlstm_chunkwise(q, k, v, i, f, chunk_size=64)[0]}
     try:
         from mlstm_kernels.torch import get_mlstm_kernel
 
         lim = get_mlstm_kernel("chunkwise--triton_limit_chunk")
-        xl = get_mlstm_kernel("chunkwise--triton_xl_chunk")
         impls["mlstm_kernels limit_chunk (cs 64)"] = lambda q, k, v, i, f: lim(
             q=q, k=k, v=v, i=i, f=f, chunk_size=64, return_last_states=False)
-        impls["mlstm_kernels xl_chunk (cs 128)"] = lambda q, k, v, i, f: xl(
-            q=q, k=k, v=v, i=i, f=f, chunk_size=128, return_last_states=False)
     except Exception as e:
         print(f"# mlstm_kernels not available: {type(e).__name__}: {e}", file=sys.stderr)
+    impls["torch chunkwise"] = lambda q, k, v, i, f: mlstm_chunkwise_torch(q, k, v, i, f, chunk_size=64)[0]
     return impls
 
 
-def bench_mlstm(seqlens, warmup, reps, results):
+def _skipped(rec, row):
+    row.update(ms=None, peak_GB=None, note="skipped (time budget)")
+    rec.add(row)
+
+
+def bench_mlstm(seqlens, dims, warmup, reps, rec):
     impls = mlstm_impls()
-    for Dqk, Dv in MLSTM_DIMS:
+    for Dqk, Dv in dims:
         for S in seqlens:
             B = max(1, TOKENS // S)
             for name, fn in impls.items():
                 for mode in ("fw", "fwbw"):
                     row = dict(kernel="mlstm", impl=name, mode=mode, B=B, S=S, H=HEADS, Dqk=Dqk, Dv=Dv,
                                dtype="bfloat16")
+                    if rec.over_budget():
+                        _skipped(rec, row)
+                        continue
                     try:
                         xs = mlstm_inputs(B, S, Dqk, Dv, torch.bfloat16, mode == "fwbw")
                     except torch.cuda.OutOfMemoryError:
                         row.update(ms=None, peak_GB=None, note="OOM (inputs)")
-                        results.append(row)
+                        rec.add(row)
                         continue
                     if mode == "fw":
                         def run(fn=fn, xs=xs):
@@ -156,7 +180,7 @@ def bench_mlstm(seqlens, warmup, reps, results):
                                 x.grad = None
                     ms, peak, note = measure(run, warmup, reps)
                     row.update(ms=ms, peak_GB=peak, note=note)
-                    results.append(row)
+                    rec.add(row)
                     print(f"mlstm {name:36s} {mode:5s} Dqk={Dqk:3d} Dv={Dv:3d} S={S:5d} B={B:4d}: "
                           f"{'-' if ms is None else f'{ms:9.3f} ms'} {note}", flush=True)
                     del xs
@@ -164,6 +188,9 @@ def bench_mlstm(seqlens, warmup, reps, results):
             for mode in ("fw", "fwbw"):
                 row = dict(kernel="attention", impl="sdpa causal", mode=mode, B=B, S=S, H=HEADS, Dqk=Dqk,
                            Dv=Dv, dtype="bfloat16")
+                if rec.over_budget():
+                    _skipped(rec, row)
+                    continue
                 try:
                     g = torch.Generator(device="cuda").manual_seed(0)
                     q = torch.randn(B, HEADS, S, Dqk, device="cuda", dtype=torch.bfloat16, generator=g)
@@ -171,7 +198,7 @@ def bench_mlstm(seqlens, warmup, reps, results):
                     v = torch.randn(B, HEADS, S, Dv, device="cuda", dtype=torch.bfloat16, generator=g)
                 except torch.cuda.OutOfMemoryError:
                     row.update(ms=None, peak_GB=None, note="OOM (inputs)")
-                    results.append(row)
+                    rec.add(row)
                     continue
                 backend = sdpa_backend_name(q, k, v)
                 row["impl"] = f"sdpa causal ({backend})"
@@ -189,25 +216,31 @@ def bench_mlstm(seqlens, warmup, reps, results):
                         q.grad = k.grad = v.grad = None
                 ms, peak, note = measure(run, warmup, reps)
                 row.update(ms=ms, peak_GB=peak, note=note)
-                results.append(row)
+                rec.add(row)
                 print(f"attn  {row['impl']:36s} {mode:5s} Dqk={Dqk:3d} Dv={Dv:3d} S={S:5d} B={B:4d}: "
                       f"{'-' if ms is None else f'{ms:9.3f} ms'} {note}", flush=True)
                 del q, k, v
 
 
-def bench_slstm(warmup, reps, results, B=16, S=1024, NH=4):
+def bench_slstm(warmup, reps, rec, B=16, S=1024, NH=4):
+    """Fused kernel vs the torch recurrence (a Python loop of S steps: few reps suffice)."""
     from xlstm_ts_kernels import slstm_sequence as slstm_fused
 
     from xlstm_ts.nn.functional import slstm_sequence as slstm_dispatch
 
     impls = {
-        "triton fused (xlstm_ts_kernels)": slstm_fused,
-        "torch recurrence": lambda x, R, b: slstm_dispatch(x, R, b, backend="torch"),
+        "triton fused (xlstm_ts_kernels)": (slstm_fused, warmup, reps),
+        "torch recurrence": (lambda x, R, b: slstm_dispatch(x, R, b, backend="torch"), 1, 3),
     }
     for DH in (64, 128):
         for dtype in (torch.bfloat16, torch.float32):
-            for name, fn in impls.items():
+            for name, (fn, n_warm, n_reps) in impls.items():
                 for mode in ("fw", "fwbw"):
+                    row = dict(kernel="slstm", impl=name, mode=mode, B=B, S=S, NH=NH, DH=DH,
+                               dtype=str(dtype).replace("torch.", ""))
+                    if rec.over_budget():
+                        _skipped(rec, row)
+                        continue
                     g = torch.Generator(device="cuda").manual_seed(0)
                     x = torch.randn(B, S, 4, NH, DH, device="cuda", generator=g).to(dtype)
                     R = (torch.randn(NH, DH, 4, DH, device="cuda", generator=g) / math.sqrt(DH)).to(dtype)
@@ -224,9 +257,9 @@ def bench_slstm(warmup, reps, results, B=16, S=1024, NH=4):
                         def run(fn=fn, x=x, R=R, b=b, dh=dh):
                             fn(x, R, b)[0].backward(dh)
                             x.grad = R.grad = b.grad = None
-                    ms, peak, note = measure(run, warmup, reps)
-                    results.append(dict(kernel="slstm", impl=name, mode=mode, B=B, S=S, NH=NH, DH=DH,
-                                        dtype=str(dtype).replace("torch.", ""), ms=ms, peak_GB=peak, note=note))
+                    ms, peak, note = measure(run, n_warm, n_reps)
+                    row.update(ms=ms, peak_GB=peak, note=note)
+                    rec.add(row)
                     print(f"slstm {name:36s} {mode:5s} DH={DH:3d} {str(dtype):15s}: "
                           f"{'-' if ms is None else f'{ms:9.3f} ms'} {note}", flush=True)
 
@@ -239,7 +272,7 @@ def fmt(r):
     return f"{r['ms']:.2f}"
 
 
-def markdown(results, meta):
+def markdown(results, meta, dims=MLSTM_DIMS):
     lines = [f"# xlstm-ts kernel benchmark: {meta['device']}",
              "",
              f"torch {meta['torch']}, triton {meta['triton']}, {meta['date']}; median ms "
@@ -247,7 +280,7 @@ def markdown(results, meta):
              ""]
     ml = [r for r in results if r["kernel"] in ("mlstm", "attention")]
     seqlens = sorted({r["S"] for r in ml})
-    for Dqk, Dv in MLSTM_DIMS:
+    for Dqk, Dv in dims:
         lines += [f"## mLSTM, bf16, {TOKENS} tokens/batch, {HEADS} heads, Dqk={Dqk}, Dv={Dv}", ""]
         lines.append("| impl | mode | " + " | ".join(f"S={S} (B={max(1, TOKENS // S)})" for S in seqlens) + " |")
         lines.append("|---|---|" + "---|" * len(seqlens))
@@ -278,33 +311,37 @@ def markdown(results, meta):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seqlens", type=int, nargs="+", default=SEQLENS)
+    ap.add_argument("--dims", default="256x512,64x64", help="comma-separated DqkxDv pairs")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="S = 512 and 4096 only, 2 warm-up / 5 reps")
     ap.add_argument("--skip-mlstm", action="store_true")
     ap.add_argument("--skip-slstm", action="store_true")
-    ap.add_argument("--out", default="bench_kernels_gpu.json", help="JSON output path")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="stop measuring after this many seconds (later cells are marked skipped)")
+    ap.add_argument("--out", default="bench_kernels_gpu.json", help="JSON output path (rewritten after each row)")
     ap.add_argument("--md", default=None, help="also write the Markdown tables to this path")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         sys.exit("bench_kernels_gpu.py needs a CUDA device")
     if args.quick:
         args.seqlens, args.warmup, args.reps = [512, 4096], 2, 5
+    dims = [tuple(int(x) for x in d.split("x")) for d in args.dims.split(",")]
     import triton
 
     meta = dict(device=torch.cuda.get_device_name(), torch=torch.__version__, triton=triton.__version__,
                 cuda=torch.version.cuda, python=platform.python_version(),
                 date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                warmup=args.warmup, reps=args.reps, tokens_per_batch=TOKENS, heads=HEADS)
-    results: list[dict] = []
-    if not args.skip_mlstm:
-        bench_mlstm(args.seqlens, args.warmup, args.reps, results)
+                warmup=args.warmup, reps=args.reps, tokens_per_batch=TOKENS, heads=HEADS,
+                command=" ".join(sys.argv))
+    rec = Recorder(args.out, meta, args.budget_s)
+    # sLSTM first: it is short, and a budget cut then only shortens the mLSTM grid.
     if not args.skip_slstm:
-        bench_slstm(args.warmup, args.reps, results)
-    md = markdown(results, meta)
+        bench_slstm(args.warmup, args.reps, rec)
+    if not args.skip_mlstm:
+        bench_mlstm(args.seqlens, dims, args.warmup, args.reps, rec)
+    md = markdown(rec.rows, meta, dims)
     print(md)
-    with open(args.out, "w") as fh:
-        json.dump(dict(meta=meta, results=results), fh, indent=1)
     if args.md:
         with open(args.md, "w") as fh:
             fh.write(md + "\n")
