@@ -30,7 +30,7 @@ import triton
 import triton.language as tl
 from torch.autograd.function import once_differentiable
 
-from ._utils import check_device, half_dot, logsigmoid, mm, next_pow2, sigmoid, tanh
+from ._utils import check_device, half_dot, interpreting, logsigmoid, mm, next_pow2, sigmoid, tanh
 
 BB = 16  # batch rows per program (tl.dot needs >= 16)
 RESIDENT_MAX_DH = 64
@@ -91,7 +91,6 @@ def _slstm_fw_kernel(
             rz = mm(h, Rz, HALF, DT)
             ro = mm(h, Ro, HALF, DT)
         else:
-            # One gate tile live at a time: four fp32 128 x 128 tiles (256 KB) exceed shared memory.
             ri = mm(h, _load_R(R_ptr, hd, 0, DH, DHP, HALF), HALF, DT)
             rf = mm(h, _load_R(R_ptr, hd, 1, DH, DHP, HALF), HALF, DT)
             rz = mm(h, _load_R(R_ptr, hd, 2, DH, DHP, HALF), HALF, DT)
@@ -194,7 +193,7 @@ def _slstm_bw_kernel(
             rf = mm(h_prev, Rf, HALF, DT)
             rz = mm(h_prev, Rz, HALF, DT)
             ro = mm(h_prev, Ro, HALF, DT)
-        else:  # one gate tile live at a time (see the forward)
+        else:
             ri = mm(h_prev, _load_R(R_ptr, hd, 0, DH, DHP, HALF), HALF, DT)
             rf = mm(h_prev, _load_R(R_ptr, hd, 1, DH, DHP, HALF), HALF, DT)
             rz = mm(h_prev, _load_R(R_ptr, hd, 2, DH, DHP, HALF), HALF, DT)
@@ -236,7 +235,7 @@ def _slstm_bw_kernel(
         if RESIDENT:
             dh_rec = (mm(dpi, tl.trans(Ri), HALF, DT) + mm(dpf, tl.trans(Rf), HALF, DT)
                       + mm(dpz, tl.trans(Rz), HALF, DT) + mm(dpo, tl.trans(Ro), HALF, DT))
-        else:  # re-read (from L2) rather than keep four tiles live
+        else:
             dh_rec = mm(dpi, tl.trans(_load_R(R_ptr, hd, 0, DH, DHP, HALF)), HALF, DT)
             dh_rec += mm(dpf, tl.trans(_load_R(R_ptr, hd, 1, DH, DHP, HALF)), HALF, DT)
             dh_rec += mm(dpz, tl.trans(_load_R(R_ptr, hd, 2, DH, DHP, HALF)), HALF, DT)
@@ -364,6 +363,22 @@ class SLSTMFusedFn(torch.autograd.Function):
         return (*grads, None)
 
 
+def unsupported_reason(dtype: torch.dtype, head_dim: int, compiled: bool) -> str | None:
+    """Why the fused sLSTM cannot run this case, or ``None`` if it can.
+
+    Compiled fp32 with head dims above ``RESIDENT_MAX_DH``: Triton 3.6 keeps all four fp32
+    ``DH x DH`` gate tiles in shared memory at once (264 KB at DH = 128, measured on an H200,
+    which offers 227 KB), even with the loads placed one gate at a time. bf16/fp16 (128 KB) and
+    the interpreter are fine. ``xlstm_ts.nn.functional.slstm_sequence(backend="auto")`` falls
+    back to the torch recurrence in this case.
+    """
+    if compiled and _kernel_dtype(dtype) == torch.float32 and head_dim > RESIDENT_MAX_DH:
+        return (f"the fused sLSTM kernel does not support float32 with head dim {head_dim} > "
+                f"{RESIDENT_MAX_DH} on GPUs (the four fp32 gate tiles of R exceed shared memory); "
+                "use bfloat16/float16 (e.g. autocast) or backend='torch'")
+    return None
+
+
 def slstm_sequence(x_gates, R, b, initial_state=None, *, _resident=None):
     """Fused sLSTM over a sequence (one kernel launch each way).
 
@@ -384,6 +399,9 @@ def slstm_sequence(x_gates, R, b, initial_state=None, *, _resident=None):
     if b.shape != (4, NH, DH):
         raise ValueError(f"b must be (4, NH, DH) = {(4, NH, DH)}; got {tuple(b.shape)}")
     check_device(x_gates, R, b)
+    reason = unsupported_reason(x_gates.dtype, DH, compiled=not interpreting())
+    if reason is not None:
+        raise RuntimeError(reason)
     resident = DH <= RESIDENT_MAX_DH if _resident is None else bool(_resident)
     if initial_state is not None:
         h0, c0, n0, m0 = initial_state

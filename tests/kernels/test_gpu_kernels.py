@@ -67,7 +67,7 @@ def test_mlstm_step_cuda(dtype, tol):
     "B,S,NH,DH,dtype,tol",
     [
         (20, 50, 2, 64, torch.float32, 2e-4),  # R on chip
-        (5, 30, 2, 128, torch.float32, 2e-4),  # R streamed
+        (5, 30, 2, 128, torch.bfloat16, 6e-2),  # R streamed (fp32 at DH=128 is refused, below)
         (20, 50, 2, 64, torch.bfloat16, 6e-2),
     ],
 )
@@ -92,3 +92,19 @@ def test_slstm_cuda(B, S, NH, DH, dtype, tol):
     ko, kg = run(slstm_sequence, xs)
     errs = [rel_err(a, r) for a, r in zip(ko + kg, ro + rg, strict=False)]
     assert max(errs) < tol, errs
+
+
+def test_slstm_fp32_large_head_is_refused_clearly_and_auto_falls_back():
+    """Compiled fp32 with DH > 64 needs 264 KB of shared memory (H200, triton 3.6): the kernel
+    refuses it with a clear error and ``backend="auto"`` uses the torch recurrence instead."""
+    from xlstm_ts.nn.functional import slstm_sequence as dispatch
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 20, 4, 2, 128, generator=g).to(CUDA)
+    R = (torch.randn(2, 128, 4, 128, generator=g) / 128**0.5).to(CUDA)
+    b = torch.randn(4, 2, 128, generator=g).to(CUDA)
+    with pytest.raises(RuntimeError, match="float32 with head dim 128"):
+        slstm_sequence(x, R, b)
+    h, _ = dispatch(x, R, b, backend="auto")
+    hr, _ = slstm_recurrent_autograd(x.double(), R.double(), b.double())
+    assert rel_err(h, hr) < 1e-4

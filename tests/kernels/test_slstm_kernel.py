@@ -94,3 +94,17 @@ def test_bad_shapes():
     xs = make(1, 3, 2, 16, False)
     with pytest.raises(ValueError, match="R must be"):
         slstm_sequence(xs[0].float(), xs[1][:1].float(), xs[2].float())
+
+
+@pytest.mark.parametrize("dtype,dh,compiled,refused", [
+    (torch.float32, 128, True, True), (torch.float64, 96, True, True),
+    (torch.float32, 64, True, False), (torch.bfloat16, 128, True, False), (torch.float16, 128, True, False),
+    (torch.float32, 128, False, False),
+])
+def test_unsupported_reason(dtype, dh, compiled, refused):
+    from xlstm_ts_kernels import slstm_unsupported_reason
+
+    reason = slstm_unsupported_reason(dtype, dh, compiled=compiled)
+    assert (reason is not None) == refused
+    if refused:
+        assert f"head dim {dh}" in reason and "backend='torch'" in reason

@@ -83,12 +83,18 @@ def slstm_sequence(
         R: ``(NH, DH, 4, DH)`` block-diagonal recurrent weights (one block per head).
         b: ``(4, NH, DH)`` gate biases.
         initial_state: ``(h, c, n, m)`` each ``(B, NH, DH)``, or ``None`` (empty state).
-        backend: ``"auto" | "torch" | "triton"`` (fused kernel).
+        backend: ``"auto" | "torch" | "triton"`` (fused kernel). ``"auto"`` uses the torch
+            recurrence for float32 with head dim > 64 on GPUs, which the kernel refuses.
 
     Returns:
         ``h (B, S, NH, DH)`` and the final state.
     """
-    if resolve_backend(backend, x_gates.device) == "triton":
+    use_triton = resolve_backend(backend, x_gates.device) == "triton"
+    if use_triton and backend == "auto":
+        # "auto" never picks a case the fused kernel refuses (compiled fp32 with head dim > 64).
+        use_triton = _kernel("slstm_unsupported_reason")(
+            x_gates.dtype, x_gates.shape[-1], compiled=x_gates.device.type == "cuda") is None
+    if use_triton:
         h, state = _kernel("slstm_sequence")(x_gates, R, b, initial_state)
         return h, SLSTMState(*state)
     return _slstm_sequence_torch(x_gates, R, b, initial_state)
