@@ -20,7 +20,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm 
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" \
   | tee -a "$OUT/device.txt"
 start=$(date +%s)
-timeout "${TEST_TIMEOUT:-180}" python3 -m pytest tests/kernels -m gpu -q -p no:cacheprovider 2>&1 | tee "$OUT/gpu_tests.log"
+timeout "${TEST_TIMEOUT:-180}" python3 -m pytest tests/kernels -m gpu -q -p no:cacheprovider ${TEST_K:+-k "$TEST_K"} 2>&1 | tee "$OUT/gpu_tests.log"
 echo "# gpu tests: $(( $(date +%s) - start )) s" | tee -a "$OUT/gpu_tests.log"
 timeout "${BENCH_TIMEOUT:-260}" python3 scripts/bench_kernels_gpu.py --budget-s "${BENCH_BUDGET:-200}" \
   --warmup 2 --reps 7 ${BENCH_ARGS:-} --out "$OUT/bench_kernels_gpu.json" --md "$OUT/bench_kernels_gpu.md" \
