@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -92,8 +93,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             params[key] = value
-    est = XLSTMForecaster(**params).fit(args.data)
+    # Checkpoints live beside the model directory (save() replaces that directory atomically).
+    default_ckpt = str(Path(args.out).with_name(Path(args.out).name + ".checkpoints"))
+    params.setdefault("checkpoint_dir", default_ckpt)
+    est = XLSTMForecaster(**params).fit(args.data, resume=args.resume)
     est.save(args.out)
+    if params["checkpoint_dir"] == default_ckpt:  # the model is saved: the epoch checkpoints have served
+        shutil.rmtree(default_ckpt, ignore_errors=True)
     rep = est.fit_report_
     print(json.dumps({"model_dir": str(args.out), "epochs": rep.epochs if rep else 0,
                       "best_val_loss": rep.best_val_loss if rep else None}))
@@ -137,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--lookback", type=int)
     f.add_argument("--model")
     f.add_argument("--max-epochs", type=int)
+    f.add_argument("--resume", action="store_true",
+                   help="continue a killed fit from OUT.checkpoints/last.ckpt (same config and data)")
     f.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("predict", help="forecast with a saved model")

@@ -19,6 +19,8 @@ one path.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -91,6 +93,8 @@ class XLSTMForecaster(BaseEstimator):
         stride: step between training windows.
         batch_size, max_epochs, patience, learning_rate, weight_decay, lr_schedule: training.
         random_state: seed of the run (seeded CPU runs reproduce exactly).
+        checkpoint_dir: directory for a Lightning checkpoint written at the end of every epoch
+            (``last.ckpt``, atomic). With it, ``fit(df, resume=True)`` continues a killed run.
         trainer_kwargs: passed to :class:`lightning.Trainer` (``accelerator``, ``devices``,
             ``precision``, ``strategy``, ``callbacks``, ``limit_train_batches``, ...).
         verbose: show Lightning's progress bar.
@@ -122,6 +126,7 @@ class XLSTMForecaster(BaseEstimator):
         weight_decay: float = 0.0,
         lr_schedule: str = "cosine",
         random_state: int | None = 0,
+        checkpoint_dir: str | None = None,
         trainer_kwargs: dict | None = None,
         verbose: bool = False,
     ):
@@ -149,20 +154,34 @@ class XLSTMForecaster(BaseEstimator):
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
         self.trainer_kwargs = trainer_kwargs
         self.verbose = verbose
 
     # ------------------------------------------------------------------ public API
 
-    def fit(self, df: pd.DataFrame | str | os.PathLike, static_df: pd.DataFrame | None = None) -> XLSTMForecaster:
+    def fit(
+        self,
+        df: pd.DataFrame | str | os.PathLike,
+        static_df: pd.DataFrame | None = None,
+        resume: bool = False,
+    ) -> XLSTMForecaster:
         """Validate ``df`` (frame or CSV/Parquet path), train, and keep each series' last window.
+
+        Args:
+            resume: continue from ``checkpoint_dir/last.ckpt`` if a previous fit with the same
+                parameters and data left one (it was killed, say): at most the epoch in progress
+                is lost, and on the CPU the result equals an uninterrupted fit with the same seed.
+                Without a checkpoint the fit starts afresh. Needs ``checkpoint_dir``.
 
         Returns:
             ``self``.
         """
         self._check_params()
+        if resume and self.checkpoint_dir is None:
+            raise ValueError("fit(resume=True) needs checkpoint_dir=... (where the checkpoints are written)")
         series = self._parse(df, static_df, min_length=self.lookback + self.horizon)
-        return self._fit_series(series)
+        return self._fit_series(series, resume=resume)
 
     def predict(
         self,
@@ -442,7 +461,7 @@ class XLSTMForecaster(BaseEstimator):
             sizes.append(v if len(s) - v >= L + H else 0)
         return sizes
 
-    def _fit_series(self, series: list[TimeSeries]) -> XLSTMForecaster:
+    def _fit_series(self, series: list[TimeSeries], resume: bool = False) -> XLSTMForecaster:
         L, H = self.lookback, self.horizon
         if len({s.n_channels for s in series}) != 1:
             raise ValueError("all series must have the same number of target channels")
@@ -483,24 +502,54 @@ class XLSTMForecaster(BaseEstimator):
         self.fit_report_ = None
         self.stream_ = None
         if streaming:
+            if self.checkpoint_dir is not None:
+                raise ValueError("checkpoint_dir / resume are not supported for the streaming model yet")
             return self._fit_stream(net, series, values, futr, static, train_end, quantiles)
+        if self.checkpoint_dir is not None and getattr(net, "trainable", True):
+            self._claim_checkpoint_dir(series, resume)
         if getattr(net, "trainable", True):
             module = ForecastModule(net, make_loss(self.loss, quantiles=quantiles or None),
                                     learning_rate=self.learning_rate, weight_decay=self.weight_decay,
                                     lr_schedule=self.lr_schedule, max_epochs=self.max_epochs)
-            gen = torch.Generator().manual_seed(self.random_state or 0)
             self.fit_report_ = fit_module(
                 module,
-                window_loader(train, self.batch_size, shuffle=True, generator=gen),
+                window_loader(train, self.batch_size, shuffle=True, seed=self.random_state or 0),
                 window_loader(valid, self.batch_size * 4) if valid is not None else None,
                 max_epochs=self.max_epochs, patience=self.patience, seed=self.random_state,
                 trainer_kwargs=self.trainer_kwargs, enable_progress_bar=self.verbose,
+                checkpoint_dir=self.checkpoint_dir, resume=resume,
             )
         self.model_ = net.cpu().eval()
         self.calendar_names_ = tuple(n for n in futr_names if n.startswith("cal_"))
         # Keep only what forecasting from the end needs: the last lookback rows of each series.
         self.history_ = [_slice(s, len(s) - L, len(s)) for s in series]
         return self
+
+    def _claim_checkpoint_dir(self, series: list[TimeSeries], resume: bool) -> None:
+        """Tie ``checkpoint_dir`` to this fit's parameters and data: resuming from a checkpoint of
+        another configuration would silently mix two runs (or fail deep inside Lightning)."""
+        params = self.get_params()
+        for name in ("trainer_kwargs", "verbose", "checkpoint_dir"):
+            params.pop(name)
+        digest = hashlib.sha256()
+        for s in series:
+            digest.update(str(s.unique_id).encode())
+            digest.update(np.ascontiguousarray(s.values, dtype=np.float64).tobytes())
+        fingerprint = {"params": _jsonable(params), "data_sha256": digest.hexdigest()}
+        d = Path(self.checkpoint_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / "fit_fingerprint.json"
+        if resume and path.exists() and (d / "last.ckpt").exists():
+            old = json.loads(path.read_text())
+            if old != json.loads(json.dumps(fingerprint)):
+                raise ValueError(
+                    f"the checkpoint in {d} was written by a fit with other parameters or data; "
+                    "resume with the same settings, or use another checkpoint_dir")
+        elif (d / "last.ckpt").exists() and not resume:
+            (d / "last.ckpt").unlink()  # a fresh fit must not leave a stale checkpoint behind
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+        os.replace(tmp, path)
 
     def _fit_stream(self, net, series, values, futr, static, train_end, quantiles) -> XLSTMForecaster:
         """TBPTT training of a streaming model, then one read of every whole series into its state."""

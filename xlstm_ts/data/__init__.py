@@ -20,7 +20,7 @@ from xlstm_ts.data.frames import (
 from xlstm_ts.data.scalers import SCALER_METHODS, ChannelScaler, PerSeriesScaler, make_scaler
 from xlstm_ts.data.splits import SplitSpans, protocol_for, tail_spans, tslib_borders, tslib_spans
 from xlstm_ts.data.validation import FILL_METHODS, infer_frequency
-from xlstm_ts.data.windows import WindowDataset, count_windows, window_loader
+from xlstm_ts.data.windows import EpochShuffleSampler, WindowDataset, count_windows, window_loader
 
 __all__ = [
     "FILL_METHODS",
@@ -50,4 +50,5 @@ __all__ = [
     "tslib_borders",
     "tslib_spans",
     "window_loader",
+    "EpochShuffleSampler",
 ]

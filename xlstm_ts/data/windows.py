@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 if TYPE_CHECKING:
     from xlstm_ts.data.frames import TimeSeries
@@ -245,20 +245,49 @@ def _keep_batch(batch: Any) -> Any:
     return batch
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """A random permutation of ``range(n)`` that depends only on ``(seed, epoch)``.
+
+    Lightning calls :meth:`set_epoch` before every epoch (as for a ``DistributedSampler``), so
+    the order of epoch ``e`` is the same whether training ran straight through or was killed
+    and resumed from a checkpoint — which a ``DataLoader`` with a stateful ``generator`` cannot
+    promise (the generator's state is not in the checkpoint).
+    """
+
+    def __init__(self, n: int, seed: int = 0):
+        self.n, self.seed, self.epoch = int(n), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 def window_loader(
     dataset: WindowDataset,
     batch_size: int = 32,
     *,
     shuffle: bool = False,
+    seed: int | None = None,
     drop_last: bool = False,
     **loader_kwargs: Any,
 ) -> DataLoader:
     """A ``DataLoader`` that fetches whole batches through :meth:`WindowDataset.get_batch`.
 
-    ``drop_last`` defaults to False: dropping the last partial *test* batch silently
-    changed published numbers (benchmarks.md §1.3). Extra keyword arguments
-    (``num_workers``, ``generator``, ``pin_memory``, ...) go to ``DataLoader``.
+    ``shuffle=True`` with a ``seed`` shuffles with :class:`EpochShuffleSampler` (the order of
+    each epoch is a function of seed and epoch: resumable runs reproduce). ``drop_last``
+    defaults to False: dropping the last partial *test* batch silently changed published
+    numbers (benchmarks.md §1.3). Extra keyword arguments (``num_workers``, ``generator``,
+    ``pin_memory``, ...) go to ``DataLoader``.
     """
+    if shuffle and seed is not None:
+        loader_kwargs["sampler"] = EpochShuffleSampler(len(dataset), seed)
+        shuffle = False
     return DataLoader(
         dataset,
         batch_size=batch_size,

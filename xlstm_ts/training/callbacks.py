@@ -31,6 +31,15 @@ class RestoreBestWeights(L.Callback):
             self.best_score, self.best_epoch = score, trainer.current_epoch
             self._best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
+    # Part of Lightning checkpoints, so that a resumed run still restores the best epoch.
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_state": self._best_state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best_score = state_dict.get("best_score")
+        self.best_epoch = state_dict.get("best_epoch")
+        self._best_state = state_dict.get("best_state")
+
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._best_state is not None:
             pl_module.load_state_dict(self._best_state)

@@ -6,14 +6,18 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from .callbacks import RestoreBestWeights
 from .module import ForecastModule
+
+
+LAST_CHECKPOINT = "last"
 
 
 @dataclass
@@ -34,6 +38,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
 
 
 def fit_module(
@@ -47,13 +52,20 @@ def fit_module(
     trainer_kwargs: dict | None = None,
     enable_progress_bar: bool = True,
     extra_callbacks: list | None = None,
-    ckpt_path: str | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> FitReport:
     """Fit ``module``; with ``val_loader``, stop early on ``val_loss`` and keep the best epoch.
 
     ``trainer_kwargs`` go to :class:`lightning.Trainer` unchanged (``accelerator``,
     ``devices``, ``precision``, ``strategy``, ``callbacks``, ``logger``, ``limit_train_batches``...);
     callbacks given there are added to ours.
+
+    With ``checkpoint_dir``, a Lightning checkpoint ``last.ckpt`` (weights, optimiser, scheduler,
+    loop counters, early-stopping and best-epoch state, random state) is written atomically
+    at the end of every epoch. ``resume=True`` continues from it when it exists (a run killed
+    mid-epoch loses at most that epoch) and starts afresh otherwise. It is loaded with
+    ``weights_only=True`` (no pickled code).
     """
     quiet_lightning()
     if seed is not None:
@@ -66,6 +78,17 @@ def fit_module(
         callbacks.append(best)
         if patience is not None:
             callbacks.append(EarlyStopping("val_loss", patience=patience, mode="min"))
+    ckpt_path = None
+    if checkpoint_dir is not None:
+        # monitor=None + save_top_k=1 + a fixed name: one file, replaced (atomically) each epoch.
+        callbacks.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename=LAST_CHECKPOINT, monitor=None,
+                                         save_top_k=1, every_n_epochs=1, enable_version_counter=False))
+        kwargs["enable_checkpointing"] = True
+        last = Path(checkpoint_dir) / f"{LAST_CHECKPOINT}.ckpt"
+        if resume and last.exists():
+            ckpt_path = str(last)
+    elif resume:
+        raise ValueError("resume=True needs a checkpoint_dir")
     kwargs.setdefault("logger", False)
     kwargs.setdefault("enable_checkpointing", False)
     kwargs.setdefault("enable_model_summary", False)
@@ -75,7 +98,8 @@ def fit_module(
     kwargs.setdefault("num_sanity_val_steps", 0)
     trainer = L.Trainer(max_epochs=max_epochs, callbacks=callbacks, **kwargs)
     t0 = time.perf_counter()
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt_path)
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt_path,
+                weights_only=True if ckpt_path else None)
     return FitReport(
         epochs=trainer.current_epoch,
         best_epoch=None if best is None else best.best_epoch,

@@ -49,6 +49,21 @@ class ForecastModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         return self._step(batch, "val_loss")
 
+    # Resumed runs must continue the random stream (dropout) where the checkpoint left it, so
+    # that a killed-and-resumed fit equals an uninterrupted one. Plain tensors: loadable with
+    # ``weights_only=True``.
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["xlstm_ts_rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["xlstm_ts_rng"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        rng = checkpoint.get("xlstm_ts_rng") or {}
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         return self.model(batch)
 
