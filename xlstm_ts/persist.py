@@ -1,9 +1,13 @@
 """Atomic, pickle-free model directories: ``config.json`` + ``*.safetensors``.
 
-A save writes a complete sibling directory first and then swaps it in with renames, so an
-interrupted save leaves the previous model intact and loadable. Loading reads JSON and
-safetensors only (no pickle, no code execution); a truncated or tampered directory raises a
-clear :class:`ModelFileError`.
+A save writes a complete sibling directory first and then swaps it in with two renames
+(``path -> .path.old-PID``, ``tmp -> path``), so an interrupted save leaves the previous model
+intact and loadable: killed before the swap, ``path`` is untouched; killed between the two
+renames, ``path`` is briefly absent and the previous model sits in ``.path.old-PID``, which
+:func:`load_directory` falls back to and the next save moves back first. Leftover temporary
+directories of killed saves are removed by the next save. Loading reads JSON and safetensors
+only (no pickle, no code execution); a truncated or tampered directory raises a clear
+:class:`ModelFileError`.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ def save_directory(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _recover_interrupted_save(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         files = {}
@@ -97,6 +102,23 @@ def save_directory(
     return path
 
 
+def _previous_versions(path: Path) -> list[Path]:
+    """Complete previous versions left by a save killed between its two renames, newest first."""
+    olds = [p for p in path.parent.glob(f".{path.name}.old-*") if (p / CONFIG).is_file()]
+    return sorted(olds, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def _recover_interrupted_save(path: Path) -> None:
+    """Before a save: put back a previous version that a killed save left aside, and drop the
+    temporary directories of killed saves (never the live directory)."""
+    if not path.exists():
+        olds = _previous_versions(path)
+        if olds:
+            os.replace(olds[0], path)
+    for leftover in list(path.parent.glob(f".{path.name}.tmp-*")) + list(path.parent.glob(f".{path.name}.old-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _json_default(o):
     if isinstance(o, (np.integer,)):
         return int(o)
@@ -114,6 +136,8 @@ def load_directory(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, d
     array groups (written from numpy) as numpy arrays.
     """
     path = Path(path)
+    if not path.exists() and _previous_versions(path):
+        path = _previous_versions(path)[0]  # a save was killed between its two renames
     cfg_file = path / CONFIG
     if not path.is_dir():
         raise ModelFileError(f"no model directory at {str(path)!r}")
