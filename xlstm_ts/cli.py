@@ -64,7 +64,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     n_windows = (len(df) - n_trainval) // H
     cv = est.cross_validation(df, n_windows=n_windows, step=H)
     # Errors on the standardised scale (train-span z-scores), comparable to published tables.
-    center, scale = est.scaler_.center_[0], est.scaler_.scale_[0]
+    scale = est.scaler_.scale_[0]
     chan = {cid: k for k, cid in enumerate(est.history_[0].channel_ids)}
     k = cv["unique_id"].map(chan).to_numpy()
     z_err = (cv["y"].to_numpy() - cv["y_hat"].to_numpy()) / scale[k]
