@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from xlstm_ts.models import MODELS, model_hparams
+from xlstm_ts.models.registry import resolved_hparams
 
 __all__ = [
     "TRAIN_DEFAULTS",
@@ -175,9 +176,14 @@ class Cell:
     config: str = ""
 
     def signature(self) -> str:
-        """Hash of everything that defines the result (not the config file name)."""
+        """Hash of everything that defines the result (not the config file name), with the
+        model's hparams fully resolved: changing a model or stack default reruns the cell."""
         d = asdict(self)
         d.pop("config")
+        try:
+            d["hparams"] = resolved_hparams(self.model, self.hparams)
+        except (KeyError, ValueError, TypeError):
+            pass  # an invalid config fails when the cell runs, with the model's own message
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 

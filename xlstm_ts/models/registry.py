@@ -48,6 +48,21 @@ def model_hparams(name: str) -> dict[str, Any]:
     return copy.deepcopy(get_model_class(name).defaults)
 
 
+def resolved_hparams(name: str, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every hparam that defines model ``name`` built with ``hparams``: the class defaults merged
+    with ``hparams``, and the nested ``xlstm`` stack config expanded to all its fields (so that a
+    change of any default, down to the stack's, shows up — the benchmark's cell signatures hash
+    this)."""
+    from ..nn import XLSTMStackConfig
+    from .base import resolve_hparams
+
+    cls = get_model_class(name)
+    hp = resolve_hparams(name, copy.deepcopy(cls.defaults), copy.deepcopy(hparams or {}))
+    if isinstance(hp.get("xlstm"), dict):
+        hp["xlstm"] = XLSTMStackConfig.from_dict(hp["xlstm"]).to_dict()
+    return hp
+
+
 def build_model(name: str, spec: ModelSpec | dict[str, Any], **hparams: Any) -> ForecastModel:
     """Instantiate model ``name`` for ``spec``; ``hparams`` override the defaults (nested dicts merge)."""
     return get_model_class(name)(spec, **hparams)
