@@ -91,3 +91,20 @@ def test_presets_generalise_across_families(tmp_path, capsys):
     assert main(["--data", str(path), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "ETTh2 L=336 H=720 xlstm_patch seed=2023" in out and "configs/bench/etth1.yaml" in out
+
+
+def test_cell_signature_follows_model_and_stack_defaults(monkeypatch):
+    """A finished cell must rerun when a default it relied on changes (here the stack's final
+    LayerNorm, which the cell's own hparams never mention)."""
+    from xlstm_ts.bench.config import Cell
+    from xlstm_ts.models.xlstm_patch import XLSTMPatch
+
+    cell = Cell(dataset="ETTh1", source="bundled", protocol="ett-hour", target="OT", regime="long",
+                lookback=336, horizon=96, label="xlstm_patch", model="xlstm_patch",
+                hparams={"xlstm": {"embedding_dim": 32}}, train={"learning_rate": 1e-3}, seed=1)
+    before = cell.signature()
+    assert cell.signature() == before
+    defaults = {**XLSTMPatch.defaults, "xlstm": {**XLSTMPatch.defaults["xlstm"]}}
+    defaults["xlstm"]["add_post_blocks_norm"] = not defaults["xlstm"].get("add_post_blocks_norm", True)
+    monkeypatch.setattr(XLSTMPatch, "defaults", defaults)
+    assert cell.signature() != before
