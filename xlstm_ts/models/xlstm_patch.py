@@ -42,8 +42,8 @@ class XLSTMPatch(ForecastModel):
             "slstm": {"num_heads": 4, "conv1d_kernel_size": 4},
             "dropout": 0.1,
             # No final LayerNorm: it would normalise each patch token over its features and so
-            # erase the patch's amplitude before the flatten head (ETTh1 H96 test MSE 0.398 with
-            # it, 0.381 without, in a short run).
+            # erase the patch's amplitude before the flatten head. Chosen on VALIDATION: ETTh1
+            # L=336 H=96, etth1_tuning.yaml, seed 2021: val MSE 0.667 without, 0.713 with.
             "add_post_blocks_norm": False,
         },
         "dropout": 0.2,
