@@ -29,12 +29,20 @@ class RevIN(nn.Module):
     def normalize(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         # Statistics in fp32 (or better): inputs of scale 1e4 square to 1e8.
         xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        mean = xf.mean(dim=1, keepdim=True).detach()
-        std = torch.sqrt(xf.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
-        x_n = ((xf - mean) / std).to(x.dtype)
+        # Centred on the window's last value first. For a series far from 0 relative to its
+        # spread (1e12 + O(1) in fp32) the mean and the variance of the raw values disagree by
+        # rounding: var = 0 while x - mean is one ulp (6.5e4), which normalised to ~1e7 (inf,
+        # then NaN, under fp16 autocast). Differences to a value of the same window are exact
+        # (for values within a factor 2 of it), so the centring and the variance below are
+        # computed from the same numbers and |x_n| <= sqrt(L).
+        ref = xf[:, -1:].detach()
+        d = xf - ref
+        mean_d = d.mean(dim=1, keepdim=True).detach()
+        std = torch.sqrt(d.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
+        x_n = ((d - mean_d) / std).to(x.dtype)
         if self.affine:
             x_n = x_n * self.weight + self.bias
-        return x_n, (mean, std)
+        return x_n, (ref + mean_d, std)
 
     def denormalize(self, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         mean, std = stats  # (B, 1, C)
@@ -44,7 +52,10 @@ class RevIN(nn.Module):
             w, b = w.reshape(w.shape + (1,) * extra), b.reshape(b.shape + (1,) * extra)
             y = (y - b) / (w + self.eps * self.eps)
         mean, std = mean.reshape(mean.shape + (1,) * extra), std.reshape(std.shape + (1,) * extra)
-        return (y * std + mean).to(y.dtype)
+        # The result keeps the dtype of the statistics (fp32 for fp32 or half inputs) instead of
+        # being cast back to y's: under fp16 autocast y is fp16, and a series of scale >= 65504
+        # would de-normalise to inf (then NaN in the loss and the gradients).
+        return y.to(torch.promote_types(y.dtype, mean.dtype)) * std + mean
 
 
 def num_patches(length: int, patch_len: int, stride: int, pad_end: bool = True) -> int:

@@ -79,5 +79,24 @@ def log_forget_cumsum(f: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(F.logsigmoid(f.to(torch.float64)), dim=-1)
 
 
+# Lowest stabiliser the normaliser floor exp(-m) is evaluated at (exp(80) ~ 5.5e34; fp32 overflows
+# above 88.7).
+MIN_STABILISER = -80.0
+
+
+def normaliser_floor(m: torch.Tensor) -> torch.Tensor:
+    """``exp(-m)``, the lower bound of the normaliser ``max(|q.n|, exp(-m))``, finite for every m.
+
+    When the input gates stay closed (``i ~ -1e4``, e.g. with ``gate_soft_cap=None``) the
+    stabiliser follows them down (``m ~ -1e4``) and ``exp(-m)`` overflows to inf. The forward
+    still gives the right ``h = num / inf = 0``, but the backward multiplies the zero gradient
+    reaching ``exp(-m)`` by its inf value: ``0 * inf = NaN`` in ``di``, ``df`` and ``dm0``.
+    With ``m`` capped from below at -80, ``h`` changes by at most ``|num| exp(-80)`` and the
+    capped branch gets gradient 0, which is what its true gradient ``num exp(m)`` rounds to.
+    (The Triton kernels derive this gradient analytically and never form ``0 * inf``.)
+    """
+    return torch.exp(-m.clamp_min(MIN_STABILISER))
+
+
 def scale_of(dqk: int) -> float:
     return 1.0 / math.sqrt(dqk)

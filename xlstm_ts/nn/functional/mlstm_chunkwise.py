@@ -14,7 +14,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import EPS, MLSTMState, check_inputs, compute_dtype, prepare_state, scale_of
+from ._common import (
+    EPS,
+    MLSTMState,
+    check_inputs,
+    compute_dtype,
+    normaliser_floor,
+    prepare_state,
+    scale_of,
+)
 
 
 def _chunk_pass(
@@ -76,7 +84,7 @@ def _chunk_pass(
     den = w.sum(-1) + w_inter[..., 0] * (qc @ n_prev[..., None])[..., 0]
     # One reciprocal on the small normaliser tensor, then a multiply: a division of the
     # large tensor costs a division and a negation in the backward too.
-    h = num * (torch.maximum(den.abs(), torch.exp(-m_comb)) + eps).reciprocal()[..., None]
+    h = num * (torch.maximum(den.abs(), normaliser_floor(m_comb)) + eps).reciprocal()[..., None]
     return h.reshape(B, H, S, Dv), MLSTMState(C, n, m)
 
 

@@ -16,6 +16,7 @@ from ._common import (
     check_inputs,
     compute_dtype,
     log_forget_cumsum,
+    normaliser_floor,
     prepare_state,
     scale_of,
 )
@@ -60,7 +61,7 @@ def mlstm_parallel(
     den = w.sum(-1) + w_init[..., 0] * (q @ n0[..., None])[..., 0]
     # One reciprocal on the small normaliser tensor, then a multiply: a division of the
     # large tensor costs a division and a negation in the backward too.
-    h = num * (torch.maximum(den.abs(), torch.exp(-m)) + eps).reciprocal()[..., None]
+    h = num * (torch.maximum(den.abs(), normaliser_floor(m)) + eps).reciprocal()[..., None]
 
     # Final state: the last row of the same weights, applied to keys instead of queries.
     m_S = m[..., -1]

@@ -9,7 +9,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._common import EPS, MLSTMState, check_inputs, compute_dtype, prepare_state, scale_of
+from ._common import (
+    EPS,
+    MLSTMState,
+    check_inputs,
+    compute_dtype,
+    normaliser_floor,
+    prepare_state,
+    scale_of,
+)
 
 
 def mlstm_step(
@@ -52,7 +60,7 @@ def mlstm_step(
     den = (q_t * n).sum(-1)
     # One reciprocal on the small normaliser tensor, then a multiply: a division of the
     # large tensor costs a division and a negation in the backward too.
-    h = num * (torch.maximum(den.abs(), torch.exp(-m_new)) + eps).reciprocal()[..., None]
+    h = num * (torch.maximum(den.abs(), normaliser_floor(m_new)) + eps).reciprocal()[..., None]
     return h.to(out_dtype), MLSTMState(C, n, m_new)
 
 
