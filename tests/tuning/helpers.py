@@ -70,3 +70,26 @@ class InterruptOnce(L.Callback):
         except FileNotFoundError:
             return
         raise KeyboardInterrupt
+
+
+class TakeOverOnce(L.Callback):
+    """In the first epoch started while ``marker`` exists, does what another worker does to a
+    trial whose heartbeat it found stale: fails the RUNNING trial and queues it again."""
+
+    def __init__(self, marker: str, url: str, study_name: str):
+        self.marker, self.url, self.study_name = marker, url, study_name
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        try:
+            os.unlink(self.marker)
+        except FileNotFoundError:
+            return
+        import optuna
+
+        from xlstm_ts.tuning.storage import _RetryStale
+
+        storage = optuna.storages.RDBStorage(self.url)
+        study = optuna.load_study(study_name=self.study_name, storage=storage)
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            _RetryStale(1)(study, storage.get_trial(t._trial_id))

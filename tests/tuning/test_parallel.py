@@ -26,9 +26,10 @@ def test_two_workers_share_one_study(df, base, space, tmp_path):
 
 
 def test_killed_worker_is_recovered(df, base, space, tmp_path):
-    # One worker SIGKILLs itself at the start of its first trial's first epoch: tune sees it die,
-    # fails its RUNNING trial with the reason, queues the same configuration again and starts
-    # another round of workers, so the study still ends with n_trials done trials.
+    # One worker SIGKILLs itself at the start of its first trial's first epoch: the other worker
+    # (before its next trial) or tune (seeing the process die) fails its RUNNING trial with the
+    # reason and queues the same configuration again, which a worker runs, so the study still
+    # ends with n_trials done trials.
     marker = tmp_path / "kill-once"
     marker.touch()
     base["trainer_kwargs"] = {**base["trainer_kwargs"], "callbacks": [KillOnce(str(marker))]}
@@ -39,7 +40,7 @@ def test_killed_worker_is_recovered(df, base, space, tmp_path):
     failed = t[t["state"] == "FAIL"]
     assert len(failed) == 1
     reason = failed["fail_reason"].iloc[0]
-    assert "died" in reason and "-9" in reason
+    assert "died" in reason  # "worker HOST:PID died ..." or "... died (exit code [-9]) ..."
     retry = t[t["retry_of"] == failed.index[0]]
     assert len(retry) == 1 and retry["state"].iloc[0] == "COMPLETE"
     assert retry["param.learning_rate"].iloc[0] == failed["param.learning_rate"].iloc[0]

@@ -10,7 +10,7 @@ import yaml
 
 from xlstm_ts.models import ModelSpec, build_model
 from xlstm_ts.tuning import SearchSpace, bundled_configs, load_config
-from xlstm_ts.tuning.objective import make_pruner, make_sampler
+from xlstm_ts.tuning.objective import make_pruner, make_sampler, make_worker_sampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -187,3 +187,23 @@ def test_samplers_and_pruners_by_name():
         make_pruner({"name": "median", "warmup": 3})
     with pytest.raises(ValueError, match="unknown sampler"):
         make_sampler("cmaes-nope")
+
+
+@pytest.mark.parametrize("spec", ["tpe", {"name": "random"}, {"name": "tpe", "seed": 0, "n_startup_trials": 5}])
+def test_workers_with_one_seed_sample_different_configurations(spec):
+    # Four workers running the same command (so the same seed) on one study: samplers seeded once
+    # per process drew the same random configurations in all of them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = optuna.create_study()
+        xs = []
+        for sampler in [make_worker_sampler(spec, 0) for _ in range(4)]:
+            study.sampler = sampler
+            xs.append(study.ask().suggest_float("x", 0.0, 1.0))
+        assert len(set(xs)) == 4
+        # the draws depend on the seed and the trial number only: one worker alone draws the same
+        alone = optuna.create_study(sampler=make_worker_sampler(spec, 0))
+        assert [alone.ask().suggest_float("x", 0.0, 1.0) for _ in range(4)] == xs
+        if "seed" not in spec:
+            other = optuna.create_study(sampler=make_worker_sampler(spec, 1))
+            assert other.ask().suggest_float("x", 0.0, 1.0) != xs[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from xlstm_ts import XLSTMForecaster
 from xlstm_ts.tuning import count_trials, open_storage, resolve_storage, tune, tune_estimator
 from xlstm_ts.tuning.cli import main as cli_main
 
-from .helpers import InterruptOnce
+from .helpers import InterruptOnce, TakeOverOnce
 
 RANDOM = {"name": "random"}
 
@@ -204,6 +205,47 @@ def test_heartbeat_stale_trial_is_failed_and_retried(df, base, space, tmp_path):
     assert t.loc[0, "state"] == "FAIL" and "heartbeat" in t.loc[0, "fail_reason"]
     assert (t["retry_of"] == 0).sum() == 1
     assert count_trials(res.study).done == 2
+
+
+def test_trial_taken_over_by_another_worker_does_not_stop_this_one(df, base, space, tmp_path):
+    # Another worker failed this worker's running trial as stale (its heartbeat was late, e.g. on
+    # an overloaded machine) and queued it again: this worker drops the result and goes on.
+    marker = tmp_path / "take-over-once"
+    marker.touch()
+    out = tmp_path / "out"
+    url = f"sqlite:///{(out / 'study.db').resolve()}"
+    base["trainer_kwargs"] = {**base["trainer_kwargs"], "callbacks": [TakeOverOnce(str(marker), url, "xlstm-ts")]}
+    base["max_epochs"] = 1
+    res = tune(df, space, n_trials=2, base_params=base, out_dir=out, pruner="none", refit=False, plots=False)
+    t = res.trials.set_index("number")
+    assert list(t["state"]) == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert t.loc[1, "retry_of"] == 0 and res.ran == 3
+    c = count_trials(res.study)
+    assert c.done == 2 and c.running == 0 and c.waiting == 0
+
+
+def test_recovery_tells_a_reused_pid_and_another_pid_namespace(tmp_path):
+    # A RUNNING trial is failed only when its worker is certainly gone: a live process with the
+    # worker's pid but another start time reused the pid; a tag from another pid namespace (a
+    # container with the same host name) is left to the heartbeat.
+    from xlstm_ts.tuning.storage import _pid_namespace, _start_time, recover_dead_trials, worker_tag
+
+    host, ns, ppid = worker_tag().rpartition(":")[0], _pid_namespace(), os.getppid()
+    if ns is None or _start_time(ppid) is None:
+        pytest.skip("needs Linux /proc")
+    study = optuna.create_study()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trials = [study.ask() for _ in range(4)]
+    for t, proc in zip(trials, [f"{ns}/{_start_time(ppid)}", f"{ns}/1", f"other-boot/1/{_start_time(ppid)}", None],
+                       strict=True):
+        t.suggest_float("x", 0.0, 1.0)
+        t.set_user_attr("worker", f"{host}:{ppid}")
+        if proc is not None:
+            t.set_user_attr("worker_proc", proc)
+    assert recover_dead_trials(study) == [1]  # only the reused pid
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["RUNNING", "FAIL", "RUNNING", "RUNNING", "WAITING"]
 
 
 def test_bad_arguments(df, base, space, tmp_path):

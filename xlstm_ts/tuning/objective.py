@@ -16,9 +16,10 @@ from optuna.exceptions import ExperimentalWarning
 from optuna_integration import PyTorchLightningPruningCallback
 
 from .space import SearchSpace
-from .storage import worker_tag
+from .storage import tag_worker
 
-__all__ = ["METRICS", "EpochPruningCallback", "make_objective", "make_pruner", "make_sampler"]
+__all__ = ["METRICS", "EpochPruningCallback", "TrialSeededSampler", "make_objective", "make_pruner", "make_sampler",
+           "make_worker_sampler"]
 
 METRICS = ("val_loss", "mse", "mae", "smape")
 SAMPLERS = ("tpe", "random", "qmc")
@@ -78,6 +79,61 @@ def make_sampler(spec: Any = None, seed: int | None = None) -> optuna.samplers.B
     raise ValueError(f"unknown sampler {name!r}; valid samplers: {list(SAMPLERS)}")
 
 
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """A named sampler built afresh for each trial, seeded from ``(seed, trial number)``.
+
+    Workers that run the same command share a seed; a sampler seeded once per process would draw
+    the same random configurations in each of them (all of TPE's startup trials). Trial numbers
+    are unique within a study, so each trial gets its own draws, and a study run by one worker
+    stays reproducible (also across resumes).
+    """
+
+    def __init__(self, spec: Any, seed: int):
+        self._spec, self._seed = spec, int(seed)
+        self._number: int | None = None
+        self._inner = make_sampler(spec, self._seed)
+
+    def _for(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.BaseSampler:
+        if trial.number != self._number:
+            import numpy as np
+
+            seed = int(np.random.SeedSequence([self._seed & (2**63 - 1), trial.number]).generate_state(1)[0])
+            self._inner, self._number = make_sampler(self._spec, seed), trial.number
+        return self._inner
+
+    def infer_relative_search_space(self, study, trial):
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._for(trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+
+def make_worker_sampler(spec: Any = None, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler of one worker process: ``"tpe"``/``"random"`` with a seed are seeded per trial
+    (:class:`TrialSeededSampler`); ``"qmc"`` keeps the one seed (its workers share one sequence
+    through the study); without a seed, or for an optuna sampler object, :func:`make_sampler`."""
+    name = _spec(spec, "sampler")[0] if not isinstance(spec, optuna.samplers.BaseSampler) else None
+    if isinstance(spec, Mapping) and "seed" in spec:  # {name: tpe, seed: 5}: the base seed
+        spec = dict(spec)
+        own = spec.pop("seed")
+        seed = seed if own is None else own
+    if seed is None or name not in ("tpe", "random"):
+        return make_sampler(spec, seed)
+    return TrialSeededSampler(spec, seed)
+
+
 def make_pruner(spec: Any = None, max_epochs: int | None = None) -> optuna.pruners.BasePruner:
     """``"median"`` (default), ``"percentile"``, ``"hyperband"`` (max_resource = max_epochs),
     ``"successive_halving"``, ``"none"``; a mapping adds options (e.g. ``n_warmup_steps``)."""
@@ -118,7 +174,7 @@ def _reason(e: BaseException) -> str:
 
 
 def make_objective(df, space: SearchSpace, base: Mapping[str, Any], *, metric: str = "val_loss",
-                   cv_windows: int = 1, prune: bool = True):
+                   cv_windows: int = 1, prune: bool = True, on_start=None):
     """``objective(trial) -> float``: sample, fit an :class:`XLSTMForecaster`, return ``metric``.
 
     ``val_loss`` is the best per-epoch validation loss of the fit (the early-stopping split at
@@ -126,13 +182,16 @@ def make_objective(df, space: SearchSpace, base: Mapping[str, Any], *, metric: s
     ``cv_windows`` windows at the end of the data (the model is fitted before the first cutoff).
     Pruning always watches the per-epoch ``val_loss``. A trial that raises (or whose loss turns
     NaN) records ``user_attrs["fail_reason"]`` and re-raises, so ``optimize(catch=...)`` marks it
-    failed and the study goes on.
+    failed and the study goes on. ``on_start(trial)`` is called once the trial records its worker
+    (the workers release their budget lock there).
     """
     from ..forecaster import XLSTMForecaster
     from ..metrics import METRICS as METRIC_FNS
 
     def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", worker_tag())
+        tag_worker(trial)
+        if on_start is not None:
+            on_start(trial)
         if "fail_reason" in trial.user_attrs:  # a retry inherits its original's attrs
             trial.set_user_attr("fail_reason", None)
         pruning = EpochPruningCallback(trial, "val_loss") if prune else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -108,11 +109,22 @@ def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _atomic(path: Path, write) -> Path:
+    """``write(tmp)`` then rename onto ``path``: workers sharing ``out_dir`` (each writes the
+    reports when it ends) never leave a half-written or interleaved file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_table(df: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv, pq = out_dir / "trials.csv", out_dir / "trials.parquet"
-    df.to_csv(csv, index=False)
-    _arrow_safe(df).to_parquet(pq, index=False)
+    csv = _atomic(out_dir / "trials.csv", lambda p: df.to_csv(p, index=False))
+    pq = _atomic(out_dir / "trials.parquet", lambda p: _arrow_safe(df).to_parquet(p, index=False))
     return {"trials_csv": csv, "trials_parquet": pq}
 
 
@@ -159,8 +171,8 @@ def save_plots(study: optuna.Study, out_dir: Path, importances: dict[str, float]
                 ax = fn(study)
             fig = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
             fig.set_size_inches(max(fig.get_size_inches()[0], 9), max(fig.get_size_inches()[1], 5))
-            path = out_dir / f"{name}.png"
-            fig.savefig(path, dpi=110, bbox_inches="tight")
+            path = _atomic(out_dir / f"{name}.png",
+                           lambda p, fig=fig: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
             plt.close(fig)
             files[name] = path
         except Exception as e:  # noqa: BLE001 - a plot must never lose the results
@@ -191,5 +203,5 @@ def refit_best(df, space: SearchSpace, base: Mapping[str, Any], best: optuna.tri
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> Path:
-    path.write_text(json.dumps(jsonable(data), indent=2) + "\n")
-    return path
+    text = json.dumps(jsonable(data), indent=2) + "\n"
+    return _atomic(path, lambda p: p.write_text(text))

@@ -16,10 +16,10 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.exceptions import ExperimentalWarning
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 
 from . import storage as _st
-from .objective import METRICS, make_objective, make_pruner, make_sampler
+from .objective import METRICS, make_objective, make_pruner, make_sampler, make_worker_sampler
 from .report import (
     jsonable,
     param_importances,
@@ -103,6 +103,7 @@ class _Job:
     deadline: float | None  # time.time() based
     threads: int | None
     verbose: bool
+    max_retry: int | None = 1
 
 
 def _read_data(data):
@@ -125,17 +126,26 @@ def _read_data(data):
         raise ValueError(f"data {str(data)!r} is neither a file nor a bundled dataset name") from None
 
 
-class _StopWhenEnough:
-    """Stop this worker once finished + others' running trials reach the study's budget, so that
-    workers on several machines share one ``n_trials``."""
+_POLL_S = 1.0  # how often an idle worker looks at the study while others' trials run
 
-    def __init__(self, n_total: int):
-        self.n_total = n_total
 
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        c = _st.count_trials(study)
-        if c.done + c.running >= self.n_total:
-            study.stop()
+def _next_step(study: optuna.Study, job: _Job) -> str:
+    """What a worker does next (called holding the budget lock): ``"run"`` a trial while
+    finished + running trials are fewer than ``n_trials``; ``"wait"`` while the others' running
+    trials fill the budget but one of them may still fail and need a retry (their workers run
+    on this host, or the storage has heartbeats); else ``"stop"``.
+
+    Trials of dead workers of this host and trials without heartbeat are failed first (and
+    queued again, which frees their place in the budget).
+    """
+    _st.recover_dead_trials(study, max_retry=job.max_retry)
+    optuna.storages.fail_stale_trials(study)
+    c = _st.count_trials(study)
+    if c.done + c.running < job.n_total:
+        return "run"
+    if c.done >= job.n_total or c.running == 0 or not _st.lost_trials_detectable(study):
+        return "stop"
+    return "wait"
 
 
 @contextlib.contextmanager
@@ -169,12 +179,34 @@ def _quiet(verbose: bool):
             optuna.logging.set_verbosity(old)
 
 
-def _run_worker(job: _Job, index: int, quota: int, study: optuna.Study | None = None) -> int:
-    """Run up to ``quota`` trials of the study; returns how many this worker ran."""
+def _taken_over(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Whether another process finished ``trial`` while this one ran it: it failed the trial as
+    stale (a heartbeat came later than ``grace_period``, e.g. on an overloaded machine) and
+    queued it again. This worker's result is dropped; it goes on with the next trial."""
+    t = study._storage.get_trial(trial._trial_id)
+    if not t.state.is_finished():
+        return False
+    _log.warning("trial %d was failed by another worker (no heartbeat from this one for grace_period s) while "
+                 "this worker ran it; its result is dropped and the trial queued again", t.number)
+    return True
+
+
+def _run_worker(job: _Job, index: int, study: optuna.Study | None = None) -> int:
+    """Run trials of the study until it has ``n_trials`` finished ones; returns how many this
+    worker ran.
+
+    Every worker (of ``tune``'s ``n_workers``, or a ``tune`` command started on each machine)
+    takes the study's budget lock, fails the trials of dead workers, counts, and creates its
+    next trial before releasing it, so that workers on one host never run more than
+    ``n_trials`` between them; then it runs the trial without the lock. A worker whose budget
+    is taken by others' running trials waits for them while it could still take over one whose
+    worker dies.
+    """
     df = _read_data(job.data)
-    sampler = make_sampler(job.sampler, None if job.seed is None else job.seed + 7919 * index)
+    sampler = make_worker_sampler(job.sampler, job.seed)
     max_epochs = job.base.get("max_epochs", 10)
     pruner = make_pruner(job.pruner, max_epochs)
+    lock = _st.budget_lock(job.storage, job.study_name)
     with _quiet(job.verbose):
         if study is None:
             storage = _st.open_storage(job.storage)
@@ -183,20 +215,38 @@ def _run_worker(job: _Job, index: int, quota: int, study: optuna.Study | None = 
                                       f"loading study {job.study_name!r}")
         else:
             study.sampler, study.pruner = sampler, pruner
+        current: list[optuna.Trial] = []
+
+        def on_start(trial: optuna.Trial) -> None:
+            current[:] = [trial]
+            lock.release()
+
         objective = make_objective(df, job.space, job.base, metric=job.metric, cv_windows=job.cv_windows,
-                                   prune=not isinstance(pruner, optuna.pruners.NopPruner))
-        timeout = None if job.deadline is None else max(job.deadline - time.time(), 0.001)
-        before = len(study.get_trials(deepcopy=False))
+                                   prune=not isinstance(pruner, optuna.pruners.NopPruner), on_start=on_start)
+        ran = 0
         _st._ACTIVE_IN_THIS_PROCESS["count"] += 1
         try:
-            study.optimize(objective, n_trials=quota, timeout=timeout, catch=(Exception,),
-                           callbacks=[_StopWhenEnough(job.n_total)])
+            while job.deadline is None or time.time() < job.deadline:
+                with lock:  # held until the new trial has recorded its worker (objective's on_start)
+                    step = _next_step(study, job)
+                    if step == "run":
+                        current.clear()
+                        try:
+                            study.optimize(objective, n_trials=1, catch=(Exception,))
+                        except (ValueError, UpdateFinishedTrialError):
+                            if not (current and _taken_over(study, current[0])):
+                                raise
+                        ran += 1
+                        continue
+                if step == "stop":
+                    break
+                time.sleep(_POLL_S)
         finally:
             _st._ACTIVE_IN_THIS_PROCESS["count"] -= 1
-        return max(len(study.get_trials(deepcopy=False)) - before, 0)
+        return ran
 
 
-def _worker_entry(job: _Job, index: int, quota: int) -> None:
+def _worker_entry(job: _Job, index: int) -> None:
     """Target of a spawned worker process."""
     logging.basicConfig(level=logging.INFO if job.verbose else logging.WARNING)
     if job.threads:
@@ -204,13 +254,9 @@ def _worker_entry(job: _Job, index: int, quota: int) -> None:
 
         torch.set_num_threads(job.threads)
     try:
-        _run_worker(job, index, quota)
+        _run_worker(job, index)
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-def _split(n: int, k: int) -> list[int]:
-    return [n // k + (1 if i < n % k else 0) for i in range(k)]
 
 
 def _progress(study: optuna.Study, n_total: int) -> str:
@@ -235,8 +281,13 @@ def _mp_context():
 
 
 def _launch(job: _Job, study: optuna.Study, n_workers: int, max_retry: int | None, verbose: bool) -> int:
-    """Spawn worker processes until the budget is reached (relaunching after a worker dies)."""
+    """Spawn worker processes until the budget is reached (relaunching after a worker dies).
+
+    The workers share the budget (see :func:`_run_worker`): a survivor takes over the trial of
+    a worker that died; a new round starts only if all of them ended with trials left to run.
+    """
     ctx = _mp_context()
+    lock = _st.budget_lock(job.storage, job.study_name)
     ran = 0
     for _round in range(1 + max(3, n_workers)):
         c = _st.count_trials(study)
@@ -244,9 +295,7 @@ def _launch(job: _Job, study: optuna.Study, n_workers: int, max_retry: int | Non
         if remaining <= 0 or (job.deadline is not None and time.time() >= job.deadline):
             break
         k = min(n_workers, remaining)
-        before = len(study.get_trials(deepcopy=False))
-        procs = [ctx.Process(target=_worker_entry, args=(job, i, q), name=f"xlstm-ts-tune-{i}")
-                 for i, q in enumerate(_split(remaining, k))]
+        procs = [ctx.Process(target=_worker_entry, args=(job, i), name=f"xlstm-ts-tune-{i}") for i in range(k)]
         try:
             for p in procs:
                 p.start()
@@ -263,21 +312,25 @@ def _launch(job: _Job, study: optuna.Study, n_workers: int, max_retry: int | Non
                     p.terminate()
             for p in procs:
                 p.join(timeout=30)
-            _st.recover_dead_trials(study, max_retry=max_retry, pids={p.pid for p in procs},
-                                    reason="tune was interrupted while the trial was running")
+            with lock:
+                _st.recover_dead_trials(study, max_retry=max_retry, pids={p.pid for p in procs},
+                                        reason="tune was interrupted while the trial was running")
             raise
-        ran += len(study.get_trials(deepcopy=False)) - before
+        tags = {f"{_st._host()}:{p.pid}" for p in procs}
+        ran += sum(t.user_attrs.get("worker") in tags for t in study.get_trials(deepcopy=False))
         dead = {p.pid for p in procs if p.exitcode != 0}
         if not dead:
             break
         codes = sorted({p.exitcode for p in procs if p.exitcode != 0})
-        failed = _st.recover_dead_trials(study, max_retry=max_retry, pids=dead,
-                                         reason=f"worker process died (exit code {codes}) while the trial was running")
-        _log.warning("%d tuning worker(s) died (exit codes %s); trials %s failed and were queued again",
-                     len(dead), codes, failed)
+        with lock:
+            failed = _st.recover_dead_trials(study, max_retry=max_retry, pids=dead,
+                                             reason=f"worker process died (exit code {codes}) while the trial was "
+                                                    f"running")
+        what = (f"trials {failed} failed and were queued again" if failed
+                else "the other workers had failed and queued again their trials")
+        _log.warning("%d tuning worker(s) died (exit codes %s); %s", len(dead), codes, what)
         if verbose:
-            print(f"[tune] {len(dead)} worker(s) died (exit codes {codes}); failed trials {failed} "
-                  f"are queued again", flush=True)
+            print(f"[tune] {len(dead)} worker(s) died (exit codes {codes}); {what}", flush=True)
     return ran
 
 
@@ -351,7 +404,9 @@ def tune(
         out_dir: results directory (default ``runs/tune/<study_name>``).
         cv_windows: backtest windows for the ``mse``/``mae``/``smape`` metrics.
         enqueue: configurations (``{name: label}``) to try first; only when the study is new.
-        seed: sampler seed (each worker and each resumed run derive their own).
+        seed: sampler seed. TPE and random samplers draw each trial from a seed derived from this
+            one and the trial number: workers running the same command (same seed) sample different
+            configurations, and a study run by one worker is reproducible, resumes included.
         heartbeat_interval, grace_period: RDB storages only: a trial whose worker sent no heartbeat
             for ``grace_period`` s (default 4 x interval) is failed and retried ``max_retry`` times.
         threads_per_worker: torch threads of each worker process (default: cores // n_workers) and,
@@ -413,7 +468,8 @@ def tune(
     if nw > 1 and not isinstance(df, pd.DataFrame):
         data = frame  # parse once; workers get the frame
 
-    with _quiet(verbose):
+    lock = _st.budget_lock(spec, name)
+    with _quiet(verbose), lock:  # one process of this host at a time creates the schema and study
         backend = _st.open_storage(spec)
         study, created = _st.create_or_load_study(backend, name, direction_)
         if created:
@@ -437,11 +493,10 @@ def tune(
 
     deadline = None if opts["timeout"] is None else time.time() + float(opts["timeout"])
     threads = threads_per_worker or (max(1, (os.cpu_count() or 1) // nw) if nw > 1 else None)
-    n_before = len(study.get_trials(deepcopy=False))
     job = _Job(data=data if nw > 1 else frame, space=space_obj, base=base, metric=metric_, cv_windows=cvw,
                storage=spec, study_name=name, sampler=opts["sampler"], pruner=opts["pruner"],
-               seed=None if opts["seed"] is None else int(opts["seed"]) + n_before,
-               n_total=n_total, deadline=deadline, threads=threads, verbose=verbose)
+               seed=None if opts["seed"] is None else int(opts["seed"]),
+               n_total=n_total, deadline=deadline, threads=threads, verbose=verbose, max_retry=opts["max_retry"])
     c = _st.count_trials(study)
     remaining = n_total - c.done - c.running
     ran = 0
@@ -451,7 +506,7 @@ def tune(
                 print(f"[tune] study {name!r} in {_st.describe_storage(spec)}: {c.done} trials done, "
                       f"running {remaining} more with {min(nw, remaining)} worker(s)", flush=True)
             if nw == 1:
-                ran = _run_worker(job, 0, remaining, study=study)
+                ran = _run_worker(job, 0, study=study)
             else:
                 ran = _launch(job, study, nw, opts["max_retry"], verbose)
         if verbose:

@@ -1,7 +1,8 @@
 """Study storage: embedded SQLite (default) or journal file, RDB URLs (PostgreSQL, MySQL), and
 recovery of trials whose worker died.
 
-* ``None`` -> ``sqlite:///<out_dir>/study.db`` (resumable, safe for worker processes on one machine).
+* ``None`` -> ``sqlite:///<out_dir>/study.db`` (resumable, safe for worker processes on one machine;
+  an RDB storage like the next ones, heartbeats included).
 * ``"sqlite:///path.db"``, ``"postgresql://user:pw@host:5432/db"``, ``"mysql+pymysql://..."`` -> an
   :class:`optuna.storages.RDBStorage` with heartbeats: a trial whose worker stops sending them for
   ``grace_period`` seconds is failed and retried (:class:`RetryHeartbeatStaleTrialCallback`).
@@ -10,17 +11,23 @@ recovery of trials whose worker died.
 * a path ending in ``.db``/``.sqlite`` -> SQLite at that path; ``"memory"`` -> in memory (one process).
 
 Whatever the storage, a RUNNING trial whose worker process (``user_attrs["worker"] = host:pid``)
-no longer exists on this host is failed with a reason and retried when ``tune`` starts, and
-when a worker that ``tune`` launched dies.
+no longer exists on this host is failed with a reason and retried: when ``tune`` starts, when a
+worker that ``tune`` launched dies, and by every worker of the study on this host before it
+starts its next trial (so that the survivors of a killed worker run its trial again).
+
+Workers on one host take a lock (:func:`budget_lock`, a ``flock`` file) while they check the
+study's budget and create their next trial, so that together they run exactly ``n_trials``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import os
 import random
 import socket
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -33,20 +40,24 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 __all__ = [
+    "BudgetLock",
     "StorageSpec",
     "TrialCounts",
+    "budget_lock",
     "count_trials",
     "create_or_load_study",
     "describe_storage",
+    "lost_trials_detectable",
     "open_storage",
     "recover_dead_trials",
     "requeue_interrupted",
     "resolve_storage",
+    "tag_worker",
     "worker_tag",
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-_WORKER_ATTRS = ("worker", "fail_reason", "interrupted")
+_WORKER_ATTRS = ("worker", "worker_proc", "fail_reason", "interrupted")
 # pids of this process whose trials are genuinely running right now (see recover_dead_trials)
 _ACTIVE_IN_THIS_PROCESS = {"count": 0}
 
@@ -201,6 +212,77 @@ def _with_driver(url: str) -> str:
     return url
 
 
+class BudgetLock:
+    """An exclusive ``flock`` on a file, shared by the workers of a study on this host.
+
+    A worker holds it from checking the study's budget until its next trial exists (and while
+    it fails the trials of dead workers), so that those checks and Optuna's read-then-write
+    updates (popping a queued trial, failing a trial) do not interleave between processes: the
+    workers of one host together run exactly ``n_trials``, and no queued trial runs twice (SQLite
+    has no row locks). ``path=None`` (in-memory storage, no ``fcntl``, unwritable place) locks
+    nothing. Not re-entrant; :meth:`release` may be called when not held.
+    """
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        if self.path is None or self._fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: no lock
+            self.path = None
+            return
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o666)  # flock needs no write access
+        except OSError as e:
+            warnings.warn(f"cannot use the lock file {self.path} ({e}); workers on this host may run a few "
+                          f"trials more than n_trials", RuntimeWarning, stacklevel=2)
+            self.path = None
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor drops the flock
+
+    def __enter__(self) -> BudgetLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def budget_lock(spec: StorageSpec | optuna.storages.BaseStorage, study_name: str) -> BudgetLock:
+    """The :class:`BudgetLock` of a study: ``.<db file>.tune-lock`` next to a SQLite or journal
+    file, a file in the temp directory for a database server (per URL and study)."""
+    if not isinstance(spec, StorageSpec) or spec.kind == "memory":
+        return BudgetLock(None)
+    if spec.kind == "journal":
+        file = spec.path
+    elif spec.url.startswith("sqlite:///") and spec.url != "sqlite:///:memory:":
+        file = spec.url[len("sqlite:///"):].split("?", 1)[0]
+    else:
+        key = hashlib.sha1(f"{describe_storage(spec)}\0{study_name}".encode()).hexdigest()[:20]
+        return BudgetLock(os.path.join(tempfile.gettempdir(), f"xlstm-ts-tune-{key}.lock"))
+    f = Path(file)
+    return BudgetLock(str(f.parent / f".{f.name}.tune-lock"))
+
+
 def create_or_load_study(storage: optuna.storages.BaseStorage, study_name: str, direction: str,
                          sampler=None, pruner=None) -> tuple[optuna.Study, bool]:
     """Create the study, or load it if it exists; returns ``(study, created)``.
@@ -229,11 +311,59 @@ def create_or_load_study(storage: optuna.storages.BaseStorage, study_name: str, 
     return study, created
 
 
+def _host() -> str:
+    """This machine's name in worker tags: ``XLSTM_TS_WORKER_HOST``, else the host name."""
+    return os.environ.get("XLSTM_TS_WORKER_HOST") or socket.gethostname()
+
+
 def worker_tag() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{_host()}:{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks after boot; Linux), None if unknown."""
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _pid_namespace() -> str | None:
+    """``boot id/pid namespace``: which processes a pid of this host names (Linux), else None."""
+    boot = (_read("/proc/sys/kernel/random/boot_id") or "").strip()
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+    return f"{boot}/{ns}" if boot else None
+
+
+def worker_proc() -> str | None:
+    """``boot id/pid namespace/start time`` of this process (Linux): with the pid, tells a dead
+    worker from a new process that reuses its pid, and a host name shared by containers."""
+    ns, st = _pid_namespace(), _start_time(os.getpid())
+    return f"{ns}/{st}" if ns and st else None
+
+
+def tag_worker(trial: optuna.Trial) -> None:
+    """Record which process runs ``trial`` (``user_attrs["worker"]`` and ``["worker_proc"]``)."""
+    trial.set_user_attr("worker", worker_tag())
+    proc = worker_proc()
+    if proc is not None:
+        trial.set_user_attr("worker_proc", proc)
+
+
+def _pid_alive(pid: int, proc: str | None = None) -> bool:
+    """Whether worker ``pid`` of this host still runs (``proc``: its :func:`worker_proc`)."""
     if pid == os.getpid():
         return _ACTIVE_IN_THIS_PROCESS["count"] > 0
     try:
@@ -249,6 +379,40 @@ def _pid_alive(pid: int) -> bool:
         with open(f"/proc/{pid}/stat") as f:
             if f.read().rsplit(")", 1)[-1].split()[0] == "Z":
                 return False
+    if proc is not None:  # the pid may have been reused by another process since
+        started = _start_time(pid)
+        if started is not None and started != proc.rsplit("/", 1)[-1]:
+            return False
+    return True
+
+
+def _judgeable(t: optuna.trial.FrozenTrial, host: str, ns: str | None) -> tuple[int, str | None] | None:
+    """``(pid, worker_proc)`` of a trial whose worker is a process this one can look up, else None."""
+    tag = t.user_attrs.get("worker")
+    if not isinstance(tag, str) or ":" not in tag:
+        return None
+    h, _, p = tag.rpartition(":")
+    if h != host or not p.isdigit():
+        return None
+    proc = t.user_attrs.get("worker_proc")
+    if isinstance(proc, str) and proc.count("/") == 2:
+        if ns is None or proc.rsplit("/", 1)[0] != ns:
+            return None  # same host name, but another boot or pid namespace (container)
+    else:
+        proc = None
+    return int(p), proc
+
+
+def lost_trials_detectable(study: optuna.Study) -> bool:
+    """Whether this process could tell if the workers of the study's RUNNING trials died: each
+    runs on this host (see :func:`recover_dead_trials`), or the storage has heartbeats."""
+    host, ns = _host(), _pid_namespace()
+    heartbeat = getattr(study._storage, "get_heartbeat_interval", lambda: None)() is not None
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not isinstance(t.user_attrs.get("worker"), str):
+            return False  # no worker recorded yet (or not a tune worker): nothing to watch
+        if _judgeable(t, host, ns) is None and not heartbeat:
+            return False
     return True
 
 
@@ -259,28 +423,27 @@ def recover_dead_trials(study: optuna.Study, *, max_retry: int | None = 1, pids:
     ``pids``: only trials of these worker pids (workers ``tune`` launched and saw die); default:
     any pid on this host that no longer runs. Returns the numbers of the trials failed.
     """
-    host = socket.gethostname()
+    host, ns = _host(), _pid_namespace()
     storage = study._storage
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        tag = t.user_attrs.get("worker")
-        if not isinstance(tag, str) or ":" not in tag:
+        who = _judgeable(t, host, ns)
+        if who is None:
             continue
-        h, _, p = tag.rpartition(":")
-        if h != host or not p.isdigit():
-            continue
-        pid = int(p)
+        pid, proc = who
         if pids is not None:
             if pid not in pids:
                 continue
-        elif _pid_alive(pid):
+        elif _pid_alive(pid, proc):
             continue
-        why = reason or f"worker {tag} died while the trial was running (killed or crashed)"
+        why = reason or f"worker {t.user_attrs['worker']} died while the trial was running (killed or crashed)"
         try:
             storage.set_trial_user_attr(t._trial_id, "fail_reason", why)
+            # only the one process whose update wins queues the retry (PostgreSQL/MySQL lock the
+            # row; on SQLite the workers of this host take the budget lock around this)
             if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
                 continue
-        except (UpdateFinishedTrialError, RuntimeError):
+        except (UpdateFinishedTrialError, RuntimeError):  # failed by another process already
             continue
         failed.append(t.number)
         _RetryStale(max_retry)(study, storage.get_trial(t._trial_id))
