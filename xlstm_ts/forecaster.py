@@ -49,6 +49,7 @@ from .data import (
     read_frame,
     window_loader,
 )
+from .data.validation import check_like_fit, check_scaled_range
 from .models import ModelSpec, build_model, get_model_class
 from .models.losses import make_loss
 from .persist import ModelFileError, load_directory, save_directory
@@ -439,8 +440,10 @@ class XLSTMForecaster(BaseEstimator):
     def _with_calendar(self, s: TimeSeries) -> TimeSeries:
         if not isinstance(s.ds, pd.DatetimeIndex):
             return s  # integer steps have no calendar
-        cal = calendar_features(s.ds, s.freq)
         names = tuple(f"cal_{n}" for n in calendar_feature_names(s.freq))
+        if not names:
+            return s  # yearly data: no calendar cycle shorter than a step
+        cal = calendar_features(s.ds, s.freq)
         futr = cal if s.futr is None else np.concatenate([cal, s.futr], axis=1)
         return dataclasses.replace(s, futr=futr.astype(np.float32), futr_names=names + tuple(s.futr_names))
 
@@ -471,6 +474,9 @@ class XLSTMForecaster(BaseEstimator):
         self.scaler_ = PerSeriesScaler(self.scaler).fit([s.values for s in series],
                                                         spans=[(0, e) for e in train_end], ids=ids)
         values = self.scaler_.transform_series([s.values for s in series])
+        check_scaled_range(values, [s.values for s in series], ids, [s.ds for s in series],
+                           "remove or clip the outlier, use scaler='standard', or pass val_size=0 if "
+                           "it lies in the validation span at the end of the series")
         futr_names = series[0].futr_names
         if series[0].futr is not None:
             self.futr_scaler_ = ChannelScaler("standard").fit(
@@ -627,7 +633,7 @@ class XLSTMForecaster(BaseEstimator):
         for i, s in enumerate(series):
             parts = []
             if self.calendar and isinstance(s.ds, pd.DatetimeIndex):
-                parts.append(calendar_features(future_index(s.ds, H, s.freq), s.freq))
+                parts.append(calendar_features(future_index(s.ds, H, s.freq, s.unique_id), s.freq))
             if user is not None:
                 parts.append(user[i])
             out.append(np.concatenate(parts, axis=1).astype(np.float32))
@@ -635,6 +641,7 @@ class XLSTMForecaster(BaseEstimator):
 
     def _forecast(self, series: list[TimeSeries], futr_future: list[np.ndarray] | None):
         """Point and quantile forecasts ``(H, C)`` / ``(H, C, Q)`` per series, original scale."""
+        check_like_fit(series, self.history_[0].futr_names, self.history_[0].freq)
         if self._streaming:
             return self._forecast_stream(series, futr_future, None)
         L = self.lookback
@@ -643,6 +650,11 @@ class XLSTMForecaster(BaseEstimator):
             raise ValueError(f"series {short[:5]} have fewer than lookback={L} rows to forecast from")
         scaler_for = self._scaler_lookup(series)
         x = np.stack([scaler_for(s.unique_id).transform(s.values[-L:], s.unique_id) for s in series])
+        check_scaled_range(x, [s.values[-L:] for s in series], [s.unique_id for s in series],
+                           [s.ds[-L:] for s in series],
+                           "the series' scaler was fitted on data of a very different scale: refit "
+                           "on data that includes these values, or pass the series under a new "
+                           "unique_id so that it is scaled by its own history")
         batch = {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))}
         if self.futr_scaler_ is not None:
             if futr_future is None:

@@ -194,7 +194,13 @@ def from_long(
     v.check_numeric(df, futr, "future covariate")
     v.check_fill(fill, fill_missing)
 
-    codes, uniques = pd.factorize(df[id_col], sort=False)
+    try:
+        codes, uniques = pd.factorize(df[id_col], sort=False)
+    except TypeError as err:  # unhashable ids (lists, dicts, arrays)
+        raise TypeError(
+            f"id column {id_col!r} holds values that cannot identify a series ({err}); ids "
+            f"must be strings or numbers, e.g. df[{id_col!r}] = df[{id_col!r}].astype(str)"
+        ) from err
     uids = [str(u) for u in uniques]
     if len(set(uids)) != len(uids):
         raise ValueError(
@@ -202,12 +208,16 @@ def from_long(
             "make the ids unique as strings"
         )
     multi = len(targets) > 1
+
+    def where(row: int) -> str:
+        return f"series {uids[codes[row]]!r}, {time_col} {time[row]}"
+
     items = _assemble(
         codes=codes,
         uids=uids,
         time=time,
-        values=_float32(df, targets),
-        futr=_float32(df, futr) if futr else None,
+        values=_float32(df, targets, "target", where),
+        futr=_float32(df, futr, "future covariate", where) if futr else None,
         channel_names=targets,
         channel_ids=lambda uid: tuple(f"{uid}/{c}" for c in targets) if multi else (uid,),
         futr_names=futr,
@@ -299,8 +309,10 @@ def from_wide(
         codes=np.zeros(len(frame), dtype=np.intp),
         uids=[str(unique_id)],
         time=time,
-        values=_float32(frame, targets),
-        futr=_float32(frame, futr) if futr else None,
+        values=_float32(frame, targets, "target", lambda row: f"{index_name} {time[row]}"),
+        futr=_float32(frame, futr, "future covariate", lambda row: f"{index_name} {time[row]}")
+        if futr
+        else None,
         channel_names=targets,
         channel_ids=lambda uid: tuple(targets),
         futr_names=futr,
@@ -327,9 +339,30 @@ def _usable_index(index: pd.Index) -> bool:
     )
 
 
-def _float32(df: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
-    """Columns as one (N, K) float32 block; nullable NA becomes NaN (checked later)."""
-    return df[list(cols)].to_numpy(dtype=np.float32, na_value=np.nan)
+def _float32(
+    df: pd.DataFrame,
+    cols: Sequence[str],
+    role: str = "target",
+    where: Callable[[int], str] | None = None,
+) -> np.ndarray:
+    """Columns as one (N, K) float32 block; nullable NA becomes NaN (checked later).
+
+    Finite values beyond the float32 range (about 3.4e38) would silently become inf here
+    and then be reported (or filled) as if the data had inf; they are rejected instead.
+    ``where(row)`` describes a row (series and timestamp) for the message.
+    """
+    wide = df[list(cols)].to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        big = np.isfinite(wide) & (np.abs(wide) > np.finfo(np.float32).max)
+    if big.any():
+        row, col = (int(i) for i in np.argwhere(big)[0])
+        at = where(row) if where is not None else f"row {row}"
+        raise ValueError(
+            f"{role} column {cols[col]!r} has values too large for float32 (|x| > 3.4e38), "
+            f"e.g. {wide[row, col]:g} at {at} ({int(big.sum())} such value(s)); the model "
+            "computes in float32: rescale the column (e.g. divide by a power of 10)"
+        )
+    return wide.astype(np.float32)
 
 
 def _replace(item: TimeSeries, **changes: object) -> TimeSeries:
@@ -399,7 +432,7 @@ def _assemble(
         if i in irregular:
             if not fill_missing:
                 raise ValueError(v.describe_irregularity(uids[i], ds, offset, source)[0])
-            full, position = _grid_positions(ds, offset, step)
+            full, position = _grid_positions(ds, offset, step, uids[i])
             if full is None:  # off-grid timestamps or another frequency: not fixable
                 raise ValueError(v.describe_irregularity(uids[i], ds, offset, source)[0])
             block = np.full(
@@ -482,20 +515,46 @@ def _irregular_series(
     }
 
 
+#: ``fill_missing=True`` refuses to insert more rows than this (and 10x the observed ones)
+#: into one series: such a grid is a wrong time unit or frequency, not gaps to fill.
+MAX_INSERTED_ROWS = 1_000_000
+
+
 def _grid_positions(
-    ds: pd.Index, freq: Frequency, step: np.timedelta64 | int | None
+    ds: pd.Index, freq: Frequency, step: np.timedelta64 | int | None, uid: str = ""
 ) -> tuple[pd.Index | None, np.ndarray | None]:
     """The full regular grid of a gappy series and the row of each observed timestamp.
 
     Returns ``(None, None)`` when the series cannot be fixed by inserting rows: a
     timestamp off the grid, or a constant step that is a multiple of ``freq`` (the
     series has another frequency; inserting rows would silently upsample it).
+
+    Raises
+    ------
+    ValueError
+        If the grid would need more than ``MAX_INSERTED_ROWS`` (and 10x the observed
+        rows) inserted rows.
     """
     if step is None:  # calendar offsets: compare with the generated grid
         full = v.grid(ds[0], ds[-1], freq)
         position = full.get_indexer(ds)
         ok = (position >= 0).all() and full[0] == ds[0]
         return (full, position) if ok else (None, None)
+    # The span in steps, with exact Python integers (int64 differences can overflow).
+    if isinstance(ds, pd.DatetimeIndex):
+        per_unit = v.NANOS_PER_UNIT.get(ds.unit, 1)
+        span = (int(ds.asi8[-1]) - int(ds.asi8[0])) * per_unit
+        n_full = span // int(pd.Timedelta(freq).value) + 1
+    else:
+        n_full = int(ds[-1]) - int(ds[0]) + 1
+    inserted = n_full - len(ds)
+    if inserted > max(MAX_INSERTED_ROWS, 10 * len(ds)):
+        raise ValueError(
+            f"series {uid!r} ({v.time_range(ds)}) has {len(ds)} rows but spans {n_full} steps at "
+            f"frequency {v.freq_name(freq)!r}: fill_missing=True would insert {inserted} rows; "
+            "check the time column (a wrong unit, e.g. epoch seconds given as steps?) or "
+            "resample the series to a coarser frequency"
+        )
     raw = v.time_values(ds)
     offset = raw - raw[0]
     if (offset % step != 0).any():
@@ -519,7 +578,7 @@ def _with_freq(ds: pd.Index, freq: Frequency) -> pd.Index:
         # which re-validates; it matters for panels of many short series.
         if len(ds) == 0:
             return ds
-        return pd.date_range(ds[0], periods=len(ds), freq=freq, name=ds.name).as_unit(ds.unit)
+        return v.date_grid(ds[0], freq, periods=len(ds)).rename(ds.name).as_unit(ds.unit)
     return pd.RangeIndex(int(ds[0]), int(ds[0]) + len(ds)) if len(ds) else pd.RangeIndex(0)
 
 
@@ -527,7 +586,10 @@ def _with_freq(ds: pd.Index, freq: Frequency) -> pd.Index:
 
 
 def future_index(
-    ds: pd.Index, horizon: int, freq: str | BaseOffset | int | None = None
+    ds: pd.Index,
+    horizon: int,
+    freq: str | BaseOffset | int | None = None,
+    series: str | None = None,
 ) -> pd.Index:
     """The ``horizon`` timestamps following the last one of ``ds``.
 
@@ -540,25 +602,61 @@ def future_index(
         Number of future steps (>= 1).
     freq
         Overrides the frequency of ``ds``.
+    series
+        Id of the series, for error messages.
 
     Returns
     -------
     pandas.Index
         A ``DatetimeIndex`` with ``freq`` set (time zone kept) or a ``RangeIndex``.
+
+    Raises
+    ------
+    ValueError
+        Also when the future timestamps lie beyond what the index can represent (the
+        int64 range of steps, or the last timestamp of its datetime resolution).
     """
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
+    name = "" if series is None else f" of series {series!r}"
     if len(ds) == 0:
-        raise ValueError("cannot extend an empty time index")
+        raise ValueError(f"cannot extend an empty time index{name}")
     if not isinstance(ds, pd.DatetimeIndex):
         last = int(ds[-1])
+        if last + horizon > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"the {horizon} forecast steps after step {last}{name} exceed the int64 range "
+                "of step indexes; renumber the steps from 0"
+            )
         return pd.RangeIndex(last + 1, last + 1 + horizon)
     offset = v.parse_frequency(freq, "datetime") or v.infer_frequency(ds)
     if offset is None:
         raise ValueError(
-            f"cannot infer the frequency of {v.time_range(ds)}; pass freq=... (e.g. 'h', 'ME')"
+            f"cannot infer the frequency of {v.time_range(ds)}{name}; pass freq=... "
+            "(e.g. 'h', 'ME')"
         )
-    return pd.date_range(ds[-1] + offset, periods=horizon, freq=offset)
+    try:
+        out = v.date_grid(_step_after(ds[-1], offset), offset, periods=horizon)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime) as err:
+        raise ValueError(
+            f"the {horizon} forecast timestamps after {ds[-1]}{name} at frequency "
+            f"{v.freq_name(offset)!r} lie beyond the latest timestamp pandas can represent at "
+            f"{ds.unit!r} resolution; convert the time column to a coarser resolution, e.g. "
+            "df[time_col].dt.as_unit('s')"
+        ) from err
+    return out
+
+
+def _step_after(stamp: pd.Timestamp, offset: BaseOffset) -> pd.Timestamp:
+    """``stamp + offset``, also when the result is a wall-clock time that a DST change makes
+    ambiguous or skips (see :func:`~xlstm_ts.data.validation.date_grid`)."""
+    try:
+        return stamp + offset
+    except ValueError:
+        if stamp.tz is None:
+            raise
+    wall = stamp.tz_localize(None) + offset
+    return wall.tz_localize(stamp.tz, ambiguous=True, nonexistent="shift_forward")
 
 
 def to_long_frame(
@@ -636,7 +734,7 @@ def predictions_frame(
             )
         horizon = point.shape[0]
         anchor = s.ds if cutoffs is None else _index_ending_at(cutoffs[i], s)
-        future = future_index(anchor, horizon, s.freq)
+        future = future_index(anchor, horizon, s.freq, s.unique_id)
         ids.append(np.repeat(np.asarray(s.channel_ids, dtype=object), horizon))
         times.append(future[np.tile(np.arange(horizon), s.n_channels)])
         # (H, C) -> channel-major rows so that each id's rows are contiguous.
@@ -730,10 +828,10 @@ def future_covariates(
     if keys.has_duplicates:
         first = keys[keys.duplicated()][0]
         raise ValueError(f"futr_df has several rows for series {first[0]!r} at one timestamp")
-    table = pd.DataFrame(_float32(futr_df, names), index=keys)
+    table = pd.DataFrame(_float32(futr_df, names, "future covariate"), index=keys)
     out = []
     for s in series:
-        future = future_index(s.ds, horizon, s.freq)
+        future = future_index(s.ds, horizon, s.freq, s.unique_id)
         wanted = pd.MultiIndex.from_arrays(
             [np.repeat(s.unique_id, horizon), v.time_ints(_as_unit(future))]
         )

@@ -73,6 +73,12 @@ def check_frame(df: object, name: str = "df") -> pd.DataFrame:
         )
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {df.shape}); there is nothing to forecast")
+    if isinstance(df.columns, pd.MultiIndex):
+        raise ValueError(
+            f"{name} has MultiIndex columns ({df.columns.nlevels} levels, e.g. "
+            f"{df.columns[0]!r}); flatten them to single names first, e.g. "
+            "df.columns = ['_'.join(map(str, c)) for c in df.columns]"
+        )
     if not df.columns.is_unique:
         dup = df.columns[df.columns.duplicated()].unique().tolist()
         raise ValueError(f"{name} has duplicated column names: {listing(dup)}")
@@ -140,6 +146,12 @@ def check_numeric(df: pd.DataFrame, cols: Sequence[str], role: str = "target") -
     """Raise ``TypeError`` naming the first column of ``cols`` that is not numeric."""
     for c in cols:
         dtype = df[c].dtype
+        if pd.api.types.is_complex_dtype(dtype):
+            raise TypeError(
+                f"{role} column {c!r} has complex dtype {dtype}; {role} values must be real "
+                "numbers: forecast the real and imaginary parts as two columns "
+                "(np.real / np.imag) or use the magnitude (np.abs)"
+            )
         if not pd.api.types.is_numeric_dtype(dtype):
             hint = (
                 f"pass it as time_col={c!r} if it is the time column"
@@ -187,6 +199,13 @@ def coerce_time(values: pd.Series | pd.Index, col: str) -> pd.Index:
     elif pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.isna(values).any():
             raise ValueError(f"time column {col!r} has missing values")
+        if len(values) and pd.api.types.is_unsigned_integer_dtype(dtype):
+            top = np.asarray(values).max()
+            if top > np.iinfo(np.int64).max:
+                raise ValueError(
+                    f"time column {col!r} has integer steps up to {top}, beyond the int64 "
+                    "range of step indexes; renumber the steps from 0"
+                )
         index = pd.Index(np.asarray(values, dtype=np.int64))
     elif pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(values, skipna=True) in (
         "datetime",
@@ -210,11 +229,13 @@ def coerce_time(values: pd.Series | pd.Index, col: str) -> pd.Index:
 
 def _timestamps_from_objects(values: pd.Series | pd.Index, col: str) -> pd.DatetimeIndex:
     """Object columns of datetimes: pandas keeps them as objects when time zones differ."""
-    zones = pd.Series(values).dropna().map(lambda v: str(getattr(v, "tzinfo", None)))
-    aware = zones != "None"
+    # Positions, not labels: the frame's index may be anything (filtered rows, strings).
+    stamps = pd.Series(np.asarray(values, dtype=object)).dropna()
+    zones = stamps.map(lambda v: str(getattr(v, "tzinfo", None)))
+    aware = (zones != "None").to_numpy()
     if aware.any() and not aware.all():
-        first_naive = values[int(np.flatnonzero(~aware.to_numpy())[0])]
-        first_aware = values[int(np.flatnonzero(aware.to_numpy())[0])]
+        first_naive = stamps.iloc[int(np.flatnonzero(~aware)[0])]
+        first_aware = stamps.iloc[int(np.flatnonzero(aware)[0])]
         raise TypeError(
             f"time column {col!r} mixes timezone-aware and naive timestamps "
             f"(e.g. {first_aware} and {first_naive}); localise the naive ones with "
@@ -225,7 +246,13 @@ def _timestamps_from_objects(values: pd.Series | pd.Index, col: str) -> pd.Datet
             f"time column {col!r} mixes several time zones ({listing(sorted(zones.unique()))}); "
             "convert them to one zone, e.g. pd.to_datetime(df[col], utc=True)"
         )
-    return pd.DatetimeIndex(pd.to_datetime(pd.Series(values)))
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(values, dtype=object))))
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValueError(
+            f"time column {col!r} holds Python date/datetime objects that pandas cannot turn "
+            f"into timestamps ({err}); convert the column with pd.to_datetime(df[{col!r}]) first"
+        ) from err
 
 
 # --------------------------------------------------------------------------- order / duplicates
@@ -323,6 +350,10 @@ def parse_frequency(freq: str | BaseOffset | int | None, kind: str) -> Frequency
         ) from err
 
 
+#: Nanoseconds per unit of a datetime64 resolution.
+NANOS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
 def fixed_step(freq: Frequency, ds: pd.Index) -> np.timedelta64 | int | None:
     """The constant step between timestamps, or ``None`` for calendar offsets.
 
@@ -333,15 +364,49 @@ def fixed_step(freq: Frequency, ds: pd.Index) -> np.timedelta64 | int | None:
         return int(freq)
     tz = getattr(ds, "tz", None)
     if isinstance(freq, pd.offsets.Tick) or (isinstance(freq, pd.offsets.Day) and tz is None):
-        return np.timedelta64(pd.Timedelta(freq))
+        # In the resolution of the index where the step is a whole number of its units
+        # (differences of second-resolution timestamps more than 292 years apart overflow
+        # in nanoseconds); np.timedelta64(pd.Timedelta(...)) may round a nanosecond to 0.
+        nanos = int(pd.Timedelta(freq).value)
+        unit = getattr(ds, "unit", "ns")
+        per_unit = NANOS_PER_UNIT.get(unit, 1)
+        if nanos % per_unit == 0:
+            return np.timedelta64(nanos // per_unit, unit)
+        return np.timedelta64(nanos, "ns")
     return None
 
 
 def grid(first: object, last: object, freq: Frequency) -> pd.Index:
     """All timestamps from ``first`` to ``last`` at ``freq`` (the expected regular index)."""
     if isinstance(freq, BaseOffset):
-        return pd.date_range(first, last, freq=freq)
+        return date_grid(first, freq, end=last)
     return pd.RangeIndex(int(first), int(last) + 1, int(freq))
+
+
+def date_grid(
+    start: object, freq: BaseOffset, *, end: object = None, periods: int | None = None
+) -> pd.DatetimeIndex:
+    """``pd.date_range`` that also works when a calendar step hits a DST change.
+
+    Time-zone-aware calendar offsets (days, month ends ...) step in wall-clock time, and
+    pandas refuses to generate a wall-clock time that is ambiguous (it happens twice when
+    the clocks go back) or does not exist (skipped when they go forward): a daily series
+    at 01:00 in New York, say. Such times take their first occurrence (summer time), and
+    skipped ones move forward to the first time that exists.
+    """
+    try:
+        return pd.date_range(start, end, periods=periods, freq=freq)
+    except ValueError:
+        tz = getattr(start, "tz", None)
+        if tz is None:
+            raise
+    wall = pd.date_range(
+        pd.Timestamp(start).tz_localize(None),
+        None if end is None else pd.Timestamp(end).tz_localize(None),
+        periods=periods,
+        freq=freq,
+    )
+    return wall.tz_localize(tz, ambiguous=np.ones(len(wall), dtype=bool), nonexistent="shift_forward")
 
 
 def describe_irregularity(uid: str, ds: pd.Index, freq: Frequency, source: str) -> tuple[str, bool]:
@@ -362,27 +427,76 @@ def describe_irregularity(uid: str, ds: pd.Index, freq: Frequency, source: str) 
             "resample the series to one frequency (df.resample) or pass freq=...",
             False,
         )
+    step = fixed_step(freq, ds)
+    if step is not None:
+        return _describe_fixed_step(uid, ds, freq, source, step)
     expected = grid(ds[0], ds[-1], freq)
     off = ~ds.isin(expected)
     if off.any() or (len(expected) and expected[0] != ds[0]):
         bad = ds[off][0] if off.any() else ds[0]
-        return (
-            f"irregular timestamps: series {uid!r} ({time_range(ds)}) has timestamp {bad} "
-            f"that is not on the {freq_name(freq)!r} grid ({source}); resample or round the "
-            "timestamps (e.g. df.resample(freq).mean()) or pass the right freq=",
-            False,
-        )
+        return _off_grid_message(uid, ds, bad, freq, source), False
     present = expected.isin(ds)
+    if present.all():  # nothing missing after all: report rather than fail on an empty gap list
+        return _off_grid_message(uid, ds, ds[0], freq, source), False
     n_missing = int((~present).sum())
     j = int(np.flatnonzero(~present)[0])
     after = expected[j - 1]
     nxt = ds[ds > after][0]
+    return _missing_message(uid, ds, n_missing, after, nxt, freq, source), True
+
+
+def _describe_fixed_step(
+    uid: str, ds: pd.Index, freq: Frequency, source: str, step: np.timedelta64 | int
+) -> tuple[str, bool]:
+    """:func:`describe_irregularity` for fixed-duration steps and integer steps.
+
+    Works on the timestamps as exact Python integers (nanoseconds or steps) instead of
+    generating the regular grid, which for a few far-apart timestamps (epoch seconds or
+    nanoseconds given as integer steps, say) would not fit in memory.
+    """
+    if isinstance(ds, pd.DatetimeIndex):
+        per_unit = NANOS_PER_UNIT.get(ds.unit, 1)
+        t = [int(x) * per_unit for x in ds.asi8.tolist()]
+        k = int(pd.Timedelta(freq).value)
+    else:
+        t = [int(x) for x in ds.to_numpy(np.int64).tolist()]
+        k = int(step)
+    diffs = [b - a for a, b in zip(t[:-1], t[1:], strict=True)]
+    off = [i for i, x in enumerate(t) if (x - t[0]) % k]
+    if off:
+        return _off_grid_message(uid, ds, ds[off[0]], freq, source), False
+    if not isinstance(ds, pd.DatetimeIndex) and len(diffs) >= 2 and len(set(diffs)) == 1:
+        return (
+            f"integer time steps must advance by 1: series {uid!r} ({time_range(ds)}) advances "
+            f"by {diffs[0]} at every row; if these are epoch timestamps convert them with "
+            "pd.to_datetime(df[time_col], unit='s'|'ms'|'us'|'ns'), otherwise number the steps "
+            "0, 1, 2, ...",
+            False,
+        )
+    gaps = [i for i, d in enumerate(diffs) if d != k]
+    if not gaps:
+        return _off_grid_message(uid, ds, ds[0], freq, source), False
+    n_missing = (t[-1] - t[0]) // k + 1 - len(t)
+    j = gaps[0]
+    return _missing_message(uid, ds, n_missing, ds[j], ds[j + 1], freq, source), True
+
+
+def _off_grid_message(uid: str, ds: pd.Index, bad: object, freq: Frequency, source: str) -> str:
+    return (
+        f"irregular timestamps: series {uid!r} ({time_range(ds)}) has timestamp {bad} "
+        f"that is not on the {freq_name(freq)!r} grid ({source}); resample or round the "
+        "timestamps (e.g. df.resample(freq).mean()) or pass the right freq="
+    )
+
+
+def _missing_message(
+    uid: str, ds: pd.Index, n_missing: int, after: object, nxt: object, freq: Frequency, source: str
+) -> str:
     return (
         f"missing timestamps: series {uid!r} ({time_range(ds)}) lacks {n_missing} step(s) at "
         f"frequency {freq_name(freq)!r} ({source}); first gap after {after}, next observed "
         f"{nxt}; pass fill_missing=True with fill='ffill'|'interpolate'|'zero' to insert and "
-        "fill them",
-        True,
+        "fill them"
     )
 
 
@@ -527,3 +641,78 @@ def check_static_frame(
             f"{uids[r]!r}; static covariates cannot be filled, clean them first"
         )
     return values.astype(np.float32), names
+
+
+# --------------------------------------------------------------------------- model boundary
+
+#: Largest magnitude of a *scaled* value the float32 networks are fed. Above about 1e19
+#: squares (losses, normalisation statistics) overflow float32 to inf and the loss or the
+#: forecast becomes NaN; 1e15 leaves a margin. With the standard scaler a value this far
+#: out is an outlier many orders of magnitude beyond the rest of its series.
+MAX_SCALED = 1e15
+
+
+def check_scaled_range(
+    scaled: Sequence[np.ndarray],
+    raw: Sequence[np.ndarray],
+    uids: Sequence[str],
+    times: Sequence[pd.Index],
+    hint: str,
+) -> None:
+    """Raise ``ValueError`` for the first series whose scaled values exceed ``MAX_SCALED``.
+
+    Parameters
+    ----------
+    scaled, raw
+        Per series, the (T, C) values the network gets and the user's values.
+    uids, times
+        Per series, its id and the timestamps of the T rows.
+    hint
+        What the user can do (depends on where the values come from: fit or predict).
+    """
+    for k, z in enumerate(scaled):
+        z = np.asarray(z)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(z) <= MAX_SCALED)  # also NaN/inf
+        if not bad.any():
+            continue
+        row, col = (int(i) for i in np.argwhere(bad.reshape(len(z), -1))[0])
+        value = np.asarray(raw[k]).reshape(len(z), -1)[row, col]
+        ratio = np.abs(z.reshape(len(z), -1)[row, col])
+        raise ValueError(
+            f"series {uids[k]!r} has value {value:g} at {times[k][row]}, {ratio:.3g} times "
+            f"the scale of the data its scaler was fitted on: the network computes in float32 "
+            f"and would overflow (scaled values must stay within ±{MAX_SCALED:g}); {hint}"
+        )
+
+
+def check_like_fit(
+    series: Sequence[object], futr_names: Sequence[str], freq: Frequency
+) -> None:
+    """Series to forecast need the covariates of the fit, calendar features included.
+
+    The calendar features depend on the frequency (hour of day for hourly data, none for
+    integer steps), so a series at another frequency than the fitted data would feed the
+    network inputs it was not trained on.
+
+    Parameters
+    ----------
+    series
+        Objects with ``unique_id``, ``ds``, ``freq`` and ``futr_names`` (``TimeSeries``).
+    futr_names, freq
+        Those of the data the model was fitted on.
+    """
+    for s in series:
+        names = tuple(s.futr_names)  # type: ignore[attr-defined]
+        if names == tuple(futr_names):
+            continue
+        own = s.freq  # type: ignore[attr-defined]
+        raise ValueError(
+            f"series {s.unique_id!r} ({time_range(s.ds)}) has frequency "  # type: ignore[attr-defined]
+            f"{freq_name(own)!r} but the model was fitted on data at frequency "
+            f"{freq_name(freq)!r}: its inputs (calendar features "
+            f"{[n for n in names if n.startswith('cal_')]} instead of "
+            f"{[n for n in futr_names if n.startswith('cal_')]}) differ from those the model "
+            "was trained on; forecast series at the fitted frequency, or fit with "
+            "calendar=False to forecast series of any frequency"
+        )
