@@ -181,7 +181,7 @@ class XLSTMForecaster(BaseEstimator):
         self._check_params()
         if resume and self.checkpoint_dir is None:
             raise ValueError("fit(resume=True) needs checkpoint_dir=... (where the checkpoints are written)")
-        series = self._parse(df, static_df, min_length=self.lookback + self.horizon)
+        series = self._parse(df, static_df, min_length=self.lookback + self.horizon, for_fitted_model=False)
         return self._fit_series(series, resume=resume)
 
     def predict(
@@ -284,7 +284,8 @@ class XLSTMForecaster(BaseEstimator):
             raise ValueError(f"step must be a positive int; got {step!r}")
         H, L = self.horizon, self.lookback
         span = H + (n_windows - 1) * step
-        series = self._parse(df, static_df, min_length=L + span)
+        series = self._parse(df, static_df, min_length=L + span,
+                             for_fitted_model=not (refit or not hasattr(self, "model_")))
         if refit or not hasattr(self, "model_"):
             first_cut = [_slice(s, 0, len(s) - span) for s in series]
             too_short = [s.unique_id for s in first_cut if len(s) < L + H]
@@ -414,7 +415,7 @@ class XLSTMForecaster(BaseEstimator):
     def _streaming(self) -> bool:
         return bool(getattr(getattr(self, "model_", None), "streaming", False))
 
-    def _parse(self, df, static_df, min_length: int, freq=None) -> list[TimeSeries]:
+    def _parse(self, df, static_df, min_length: int, freq=None, for_fitted_model: bool = True) -> list[TimeSeries]:
         """DataFrame or path -> validated series with calendar features in ``futr``."""
         if isinstance(df, (str, os.PathLike)):
             df = read_frame(df)
@@ -430,7 +431,7 @@ class XLSTMForecaster(BaseEstimator):
                 raise ValueError("static_df needs long input with an id column; wide input is one series")
             time_col = self.time_col if self.time_col in df.columns else None
             series = from_wide(df, time_col=time_col, **common)
-        if hasattr(self, "spec_"):
+        if for_fitted_model and hasattr(self, "spec_"):  # fit() starts over: any channel count
             C = {s.n_channels for s in series}
             if C != {self.spec_.n_channels}:
                 raise ValueError(

@@ -260,3 +260,23 @@ def test_calendar_steps_across_ambiguous_dst_time(fitted):
     pred = fitted.predict(_one(ds))
     assert np.isfinite(pred["y_hat"]).all()
     assert pred["ds"].iloc[0] == pd.Timestamp("1952-05-31 01:00", tz="America/New_York")
+
+
+def test_refit_on_data_with_another_channel_count_starts_over(tiny):
+    """fit() resets the estimator (scikit-learn semantics): a second fit on series with more
+    channels must not be checked against the first model; predict on the new model must be."""
+    import numpy as np
+    import pandas as pd
+
+    from xlstm_ts import XLSTMForecaster
+
+    rng = np.random.default_rng(0)
+    ds = pd.date_range("2024-01-01", periods=160, freq="h")
+    one = pd.DataFrame({"a": rng.normal(size=160)}, index=ds)
+    two = one.assign(b=rng.normal(size=160))
+    est = XLSTMForecaster(horizon=4, lookback=16, **tiny).fit(one)
+    est.fit(two)
+    assert est.spec_.n_channels == 2
+    assert len(est.predict()) == 2 * 4
+    with pytest.raises(ValueError, match="fitted on series with 2 channel"):
+        est.predict(one)
