@@ -85,21 +85,16 @@ def _slstm_fw_kernel(
         Rz = _load_R(R_ptr, hd, 2, DH, DHP, HALF)
         Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
     for t in range(S):
-        if RESIDENT:
-            ri = mm(h, Ri, HALF, DT)
-            rf = mm(h, Rf, HALF, DT)
-            rz = mm(h, Rz, HALF, DT)
-            ro = mm(h, Ro, HALF, DT)
-        else:
-            ri = mm(h, _load_R(R_ptr, hd, 0, DH, DHP, HALF), HALF, DT)
-            rf = mm(h, _load_R(R_ptr, hd, 1, DH, DHP, HALF), HALF, DT)
-            rz = mm(h, _load_R(R_ptr, hd, 2, DH, DHP, HALF), HALF, DT)
-            ro = mm(h, _load_R(R_ptr, hd, 3, DH, DHP, HALF), HALF, DT)
+        if not RESIDENT:
+            Ri = _load_R(R_ptr, hd, 0, DH, DHP, HALF)
+            Rf = _load_R(R_ptr, hd, 1, DH, DHP, HALF)
+            Rz = _load_R(R_ptr, hd, 2, DH, DHP, HALF)
+            Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
         xo = (rb[:, None] * S + t) * (4 * NH * DH) + hd * DH + e[None, :]
-        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :] + ri
-        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :] + rf
-        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :] + rz
-        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :] + ro
+        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :] + mm(h, Ri, HALF, DT)
+        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :] + mm(h, Rf, HALF, DT)
+        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :] + mm(h, Rz, HALF, DT)
+        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :] + mm(h, Ro, HALF, DT)
         lfm = logsigmoid(pf) + m
         m = tl.maximum(pi, lfm)
         iw = tl.exp(pi - m)
@@ -177,6 +172,11 @@ def _slstm_bw_kernel(
         dbo = tl.zeros((DHP,), dtype=tl.float32)
     for tt in range(S):
         t = S - 1 - tt
+        if not RESIDENT:
+            Ri = _load_R(R_ptr, hd, 0, DH, DHP, HALF)
+            Rf = _load_R(R_ptr, hd, 1, DH, DHP, HALF)
+            Rz = _load_R(R_ptr, hd, 2, DH, DHP, HALF)
+            Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
         yo = (rb[:, None] * S + t) * (NH * DH) + hd * DH + e[None, :]
         po_ = yo - NH * DH  # step t - 1
         mp = m2 & (t > 0)
@@ -188,20 +188,10 @@ def _slstm_bw_kernel(
         n_t = tl.load(ns_ptr + yo, mask=m2, other=1.0)
         h_t = tl.load(hs_ptr + yo, mask=m2, other=0.0)
         xo = (rb[:, None] * S + t) * (4 * NH * DH) + hd * DH + e[None, :]
-        if RESIDENT:
-            ri = mm(h_prev, Ri, HALF, DT)
-            rf = mm(h_prev, Rf, HALF, DT)
-            rz = mm(h_prev, Rz, HALF, DT)
-            ro = mm(h_prev, Ro, HALF, DT)
-        else:
-            ri = mm(h_prev, _load_R(R_ptr, hd, 0, DH, DHP, HALF), HALF, DT)
-            rf = mm(h_prev, _load_R(R_ptr, hd, 1, DH, DHP, HALF), HALF, DT)
-            rz = mm(h_prev, _load_R(R_ptr, hd, 2, DH, DHP, HALF), HALF, DT)
-            ro = mm(h_prev, _load_R(R_ptr, hd, 3, DH, DHP, HALF), HALF, DT)
-        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :] + ri
-        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :] + rf
-        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :] + rz
-        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :] + ro
+        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :] + mm(h_prev, Ri, HALF, DT)
+        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :] + mm(h_prev, Rf, HALF, DT)
+        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :] + mm(h_prev, Rz, HALF, DT)
+        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :] + mm(h_prev, Ro, HALF, DT)
         lfm = logsigmoid(pf) + m_prev
         m_t = tl.maximum(pi, lfm)
         win = pi >= lfm
@@ -232,14 +222,8 @@ def _slstm_bw_kernel(
         tl.store(dx_ptr + xo + NH * DH, dpf, mask=m2)
         tl.store(dx_ptr + xo + 2 * NH * DH, dpz, mask=m2)
         tl.store(dx_ptr + xo + 3 * NH * DH, dpo, mask=m2)
-        if RESIDENT:
-            dh_rec = (mm(dpi, tl.trans(Ri), HALF, DT) + mm(dpf, tl.trans(Rf), HALF, DT)
-                      + mm(dpz, tl.trans(Rz), HALF, DT) + mm(dpo, tl.trans(Ro), HALF, DT))
-        else:
-            dh_rec = mm(dpi, tl.trans(_load_R(R_ptr, hd, 0, DH, DHP, HALF)), HALF, DT)
-            dh_rec += mm(dpf, tl.trans(_load_R(R_ptr, hd, 1, DH, DHP, HALF)), HALF, DT)
-            dh_rec += mm(dpz, tl.trans(_load_R(R_ptr, hd, 2, DH, DHP, HALF)), HALF, DT)
-            dh_rec += mm(dpo, tl.trans(_load_R(R_ptr, hd, 3, DH, DHP, HALF)), HALF, DT)
+        dh_rec = (mm(dpi, tl.trans(Ri), HALF, DT) + mm(dpf, tl.trans(Rf), HALF, DT)
+                  + mm(dpz, tl.trans(Rz), HALF, DT) + mm(dpo, tl.trans(Ro), HALF, DT))
         if RESIDENT:
             hpT = tl.trans(h_prev)
             dRi += tl.dot(hpT, dpi, input_precision="ieee")
@@ -368,8 +352,8 @@ def unsupported_reason(dtype: torch.dtype, head_dim: int, compiled: bool) -> str
 
     Compiled fp32 with head dims above ``RESIDENT_MAX_DH``: Triton 3.6 keeps all four fp32
     ``DH x DH`` gate tiles in shared memory at once (264 KB at DH = 128, measured on an H200,
-    which offers 227 KB), even with the loads placed one gate at a time. bf16/fp16 (128 KB) and
-    the interpreter are fine. ``xlstm_ts.nn.functional.slstm_sequence(backend="auto")`` falls
+    which offers 227 KB), also when the loads are placed one gate at a time (tried). bf16/fp16
+    (128 KB) and the interpreter are fine. ``xlstm_ts.nn.functional.slstm_sequence(backend="auto")`` falls
     back to the torch recurrence in this case.
     """
     if compiled and _kernel_dtype(dtype) == torch.float32 and head_dim > RESIDENT_MAX_DH:
