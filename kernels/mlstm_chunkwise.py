@@ -32,12 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ._utils import HALF_DTYPES, check_device, half_dot, head_block, next_pow2
+from ._tuning import launcher
+from ._utils import HALF_DTYPES, check_device, half_dot, next_pow2
 from .mlstm_chunkwise_bw import _bw_dqdk_kernel, _bw_dstates_kernel, _bw_dv_kernel, _bw_gates_kernel
 from .mlstm_chunkwise_fw import _fw_intra_kernel, _fw_states_kernel
 
 PAD_I = -1.0e30  # input-gate pre-activation of padded steps (their weight is exactly 0)
-NUM_STAGES = 2  # pipelining depth of the head-dim loops (keeps shared memory well under 100 KB)
 
 
 def triton_cdiv(a: int, b: int) -> int:
@@ -55,39 +55,33 @@ def _kernel_dtype(dtype: torch.dtype) -> torch.dtype:
     return dtype if dtype in HALF_DTYPES or dtype == torch.float32 else torch.float32
 
 
-def _num_warps(L: int, BK: int, BV: int) -> int:
-    return 8 if L * max(BK, BV) >= 64 * 64 else 4
-
-
-def state_tiles(DQK: int, DV: int, BH: int) -> tuple[int, int]:
-    """Tiles of the sequential state kernels: 64 wide, narrowed (down to 32) when there would be
-    few programs (long sequences with a small batch), since each program walks all chunks."""
-    BK, BV = head_block(DQK), head_block(DV)
-    while BH * triton_cdiv(DQK, BK) * triton_cdiv(DV, BV) < 256 and max(BK, BV) > 32:
-        if BV >= BK:
-            BV //= 2
-        else:
-            BK //= 2
-    return BK, BV
+def _tiles(DQK: int, DV: int, over: str, BH: int, NC: int | None = None):
+    """Grid of a kernel tiled over ``over`` ("kv": Dqk x Dv tiles per BH; "k"/"v": one head dim
+    tiles x chunks x BH), as a function of the autotuner's META."""
+    if over == "kv":
+        return lambda META: (triton_cdiv(DQK, META["BK"]), triton_cdiv(DV, META["BV"]), BH)
+    if over == "k":
+        return lambda META: (triton_cdiv(DQK, META["BK"]), NC, BH)
+    return lambda META: (triton_cdiv(DV, META["BV"]), NC, BH)
 
 
 def _states(kc, vc, lf, ig, C0, n0, m0, S, NC, L, scale, half):
+    """Chunk-boundary states: ``Cs`` (entry c enters chunk c; in the input dtype for half
+    inputs), ``ns``, ``ms`` (fp32, entry NC final) and the final C in fp32."""
     BH, _, DQK = kc.shape
     DV = vc.shape[-1]
-    BK, BV = state_tiles(DQK, DV, BH)
     dev = kc.device
-    Cs = torch.empty(BH, NC + 1, DQK, DV, device=dev, dtype=torch.float32)
+    Cs = torch.empty(BH, NC + 1, DQK, DV, device=dev, dtype=kc.dtype if half else torch.float32)
     ns = torch.empty(BH, NC + 1, DQK, device=dev, dtype=torch.float32)
     ms = torch.empty(BH, NC + 1, device=dev, dtype=torch.float32)
+    CT = torch.empty(BH, DQK, DV, device=dev, dtype=torch.float32)
     has_init = C0 is not None
-    grid = (triton_cdiv(DQK, BK), triton_cdiv(DV, BV), BH)
-    _fw_states_kernel[grid](
-        kc, vc, lf, ig, C0 if has_init else Cs, n0 if has_init else ns, m0 if has_init else ms,
-        Cs, ns, ms, S, NC, scale,
-        DQK=DQK, DV=DV, L=L, BK=BK, BV=BV, HAS_INIT=has_init, HALF=half,
-        num_warps=_num_warps(L, BK, BV), num_stages=NUM_STAGES,
+    launcher(_fw_states_kernel, "fw_states", DQK, DV)[_tiles(DQK, DV, "kv", BH)](
+        kc, vc, lf, ig, C0 if has_init else CT, n0 if has_init else ns, m0 if has_init else ms,
+        Cs, ns, ms, CT, S, NC, scale,
+        DQK=DQK, DV=DV, L=L, HAS_INIT=has_init, HALF=half,
     )
-    return Cs, ns, ms
+    return Cs, ns, ms, CT
 
 
 class MLSTMChunkwiseFn(torch.autograd.Function):
@@ -102,7 +96,6 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
         Sp = NC * L
         scale = 1.0 / math.sqrt(DQK)
         half = half_dot(kd)
-        BK, BV = head_block(DQK), head_block(DV)
 
         qc = q.to(kd).reshape(BH, S, DQK).contiguous()
         kc = k.to(kd).reshape(BH, S, DQK).contiguous()
@@ -116,20 +109,19 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
         else:
             C0c = n0c = m0c = None
 
-        Cs, ns, ms = _states(kc, vc, lf, ig, C0c, n0c, m0c, S, NC, L, scale, half)
+        Cs, ns, ms, C_S = _states(kc, vc, lf, ig, C0c, n0c, m0c, S, NC, L, scale, half)
         h = torch.empty(BH, S, DV, device=q.device, dtype=kd)
         m_row = torch.empty(BH, Sp, device=q.device, dtype=torch.float32)
         den = torch.empty(BH, Sp, device=q.device, dtype=torch.float32)
-        _fw_intra_kernel[(triton_cdiv(DV, BV), NC, BH)](
+        launcher(_fw_intra_kernel, "fw_intra", DQK, DV)[_tiles(DQK, DV, "v", BH, NC)](
             qc, kc, vc, lf, ig, Cs, ns, ms, h, m_row, den, S, NC, scale, eps,
-            DQK=DQK, DV=DV, L=L, BK=BK, BV=BV, HALF=half, num_warps=_num_warps(L, BK, BV),
-            num_stages=NUM_STAGES,
+            DQK=DQK, DV=DV, L=L, HALF=half,
         )
-        C_S = Cs[:, NC].clone()
+        del Cs
         n_S = ns[:, NC].clone()
         m_S = ms[:, NC].clone()
         ctx.save_for_backward(qc, kc, vc, lf, ig, f, C0c, n0c, m0c, h, m_row, den, C_S, n_S)
-        ctx.meta = (B, H, S, DQK, DV, L, NC, scale, eps, half, BK, BV,
+        ctx.meta = (B, H, S, DQK, DV, L, NC, scale, eps, half,
                     q.dtype, k.dtype, v.dtype, i.dtype, f.dtype,
                     None if C0 is None else (C0.dtype, n0.dtype, m0.dtype, tuple(m0.shape)))
         return (h.reshape(B, H, S, DV).to(v.dtype), C_S.reshape(B, H, DQK, DV),
@@ -139,7 +131,7 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dh, dC_S, dn_S, dm_S):
         qc, kc, vc, lf, ig, f, C0c, n0c, m0c, h, m_row, den, C_S, n_S = ctx.saved_tensors
-        (B, H, S, DQK, DV, L, NC, scale, eps, half, BK, BV,
+        (B, H, S, DQK, DV, L, NC, scale, eps, half,
          q_dt, k_dt, v_dt, i_dt, f_dt, init_meta) = ctx.meta
         BH = B * H
         Sp = NC * L
@@ -167,16 +159,14 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
         else:
             dCSc = dnSc = None
 
-        Cs, ns, ms = _states(kc, vc, lf, ig, C0c, n0c, m0c, S, NC, L, scale, half)
-        dCs = torch.empty_like(Cs)
+        Cs, ns, ms, _ = _states(kc, vc, lf, ig, C0c, n0c, m0c, S, NC, L, scale, half)
+        dCs = torch.empty_like(Cs)  # entries 1..NC used; entry 0 goes to dC0f in fp32
         dns = torch.empty_like(ns)
-        nw = _num_warps(L, BK, BV)
-        SK, SV = state_tiles(DQK, DV, BH)
-        _bw_dstates_kernel[(triton_cdiv(DQK, SK), triton_cdiv(DV, SV), BH)](
+        dC0f = torch.empty(BH, DQK, DV, device=dev, dtype=torch.float32)
+        launcher(_bw_dstates_kernel, "bw_dstates", DQK, DV)[_tiles(DQK, DV, "kv", BH)](
             qc, dhc, lf, ig, ms, m_row, invN, dden,
-            dCSc if has_dstate else dCs, dnSc if has_dstate else dns, dCs, dns, S, NC,
-            DQK=DQK, DV=DV, L=L, BK=SK, BV=SV, HAS_DSTATE=has_dstate, HALF=half,
-            num_warps=_num_warps(L, SK, SV), num_stages=NUM_STAGES,
+            dCSc if has_dstate else dC0f, dnSc if has_dstate else dns, dCs, dns, dC0f, S, NC,
+            DQK=DQK, DV=DV, L=L, HAS_DSTATE=has_dstate, HALF=half,
         )
         dq = torch.empty_like(qc)
         dk = torch.empty_like(kc)
@@ -184,14 +174,13 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
         dipart = torch.zeros(BH, Sp, device=dev, dtype=torch.float32)
         fpart = torch.zeros(BH, Sp, device=dev, dtype=torch.float32)
         zpart = torch.zeros(BH, NC, device=dev, dtype=torch.float32)
-        _bw_dqdk_kernel[(triton_cdiv(DQK, BK), NC, BH)](
+        launcher(_bw_dqdk_kernel, "bw_dqdk", DQK, DV, reset_to_zero=["dipart_ptr", "fpart_ptr", "zpart_ptr"])[
+            _tiles(DQK, DV, "k", BH, NC)](
             qc, kc, vc, dhc, lf, ig, Cs, ns, ms, dCs, dns, m_row, invN, dden, dq, dk,
-            dipart, fpart, zpart,
-            S, NC, scale, DQK=DQK, DV=DV, L=L, BK=BK, BV=BV, HALF=half, num_warps=nw, num_stages=NUM_STAGES,
+            dipart, fpart, zpart, S, NC, scale, DQK=DQK, DV=DV, L=L, HALF=half,
         )
-        _bw_dv_kernel[(triton_cdiv(DV, BV), NC, BH)](
-            qc, kc, dhc, lf, ig, ms, dCs, m_row, invN, dv,
-            S, NC, scale, DQK=DQK, DV=DV, L=L, BK=BK, BV=BV, HALF=half, num_warps=nw, num_stages=NUM_STAGES,
+        launcher(_bw_dv_kernel, "bw_dv", DQK, DV)[_tiles(DQK, DV, "v", BH, NC)](
+            qc, kc, dhc, lf, ig, ms, dCs, m_row, invN, dv, S, NC, scale, DQK=DQK, DV=DV, L=L, HALF=half,
         )
         del Cs
         di = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
@@ -208,7 +197,7 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
         dC0 = dn0 = dm0 = None
         if init_meta is not None:
             C_dt, n_dt, m_dt, m_shape = init_meta
-            dC0f, dn0f = dCs[:, 0], dns[:, 0]
+            dn0f = dns[:, 0]
             dm0f = (C0c * dC0f).sum((-1, -2)) + (n0c * dn0f).sum(-1) + dM0
             dC0 = dC0f.reshape(B, H, DQK, DV).to(C_dt)
             dn0 = dn0f.reshape(B, H, DQK).to(n_dt)

@@ -21,19 +21,22 @@ import triton
 import triton.language as tl
 
 from ._utils import mm
-from .mlstm_chunkwise_fw import chunk_gates
+from .mlstm_chunkwise_fw import chunk_decay, chunk_gates
 
 
 @triton.jit
 def _bw_dstates_kernel(
     q_ptr, dh_ptr, lf_ptr, ig_ptr, ms_ptr, mrow_ptr, invN_ptr, dden_ptr, dCS_ptr, dnS_ptr,
-    dCs_ptr, dns_ptr,
+    dCs_ptr, dns_ptr, dC0_ptr,
     S, NC,
     DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
     HAS_DSTATE: tl.constexpr, HALF: tl.constexpr,
 ):
     """grid (DQK tiles, DV tiles, BH):
-    ``dC'_c = exp(g_c + m_c - m_{c+1}) dC'_{c+1} + sum_t exp(b_t + m_c - m_t) q_t dnum'_t^T``."""
+    ``dC'_c = exp(g_c + m_c - m_{c+1}) dC'_{c+1} + sum_t exp(b_t + m_c - m_t) q_t dnum'_t^T``.
+
+    Entries 1..NC of ``dCs`` in its dtype (the input dtype for half inputs: the matmuls that read
+    them take that dtype), entry 0 (the initial state's gradient) in fp32 to ``dC0``."""
     pk = tl.program_id(0)
     pv = tl.program_id(1)
     bh = tl.program_id(2).to(tl.int64)
@@ -55,10 +58,10 @@ def _bw_dstates_kernel(
     for cc in range(NC):
         c = NC - 1 - cc
         sbase = bh * (NC + 1) + c + 1
-        tl.store(dCs_ptr + sbase * DQK * DV + c_off, dC, mask=cmask)
+        tl.store(dCs_ptr + sbase * DQK * DV + c_off, dC.to(dCs_ptr.dtype.element_ty), mask=cmask)
         if pv == 0:
             tl.store(dns_ptr + sbase * DQK + dk, dn, mask=mk)
-        b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+        b, a, g = chunk_decay(lf_ptr, ig_ptr, bh * Sp + c * L, L)
         m_c = tl.load(ms_ptr + sbase - 1)
         m_next = tl.load(ms_ptr + sbase)
         gb = bh * Sp + c * L + r
@@ -77,7 +80,7 @@ def _bw_dstates_kernel(
         dC = decay * dC + mm(tl.trans(qe), dht * invN[:, None], HALF, DT)
         dn = decay * dn + tl.sum(qe * dden[:, None], axis=0)
     sbase = bh * (NC + 1)
-    tl.store(dCs_ptr + sbase * DQK * DV + c_off, dC, mask=cmask)
+    tl.store(dC0_ptr + bh * DQK * DV + c_off, dC, mask=cmask)
     if pv == 0:
         tl.store(dns_ptr + sbase * DQK + dk, dn, mask=mk)
 
@@ -137,9 +140,9 @@ def _bw_dqdk_kernel(
         dP += mm(dnum, tl.trans(vt), HALF, DT)
         cm = mk[:, None] & mv[None, :]
         c_off = dk_[:, None] * DV + dv[None, :]
-        Cc = tl.load(Cs_ptr + sbase * DQK * DV + c_off, mask=cm, other=0.0)
+        Cc = tl.load(Cs_ptr + sbase * DQK * DV + c_off, mask=cm, other=0.0).to(tl.float32)
         dq_inter += mm(dnum, tl.trans(Cc), HALF, DT)
-        dCn = tl.load(dCs_ptr + (sbase + 1) * DQK * DV + c_off, mask=cm, other=0.0)
+        dCn = tl.load(dCs_ptr + (sbase + 1) * DQK * DV + c_off, mask=cm, other=0.0).to(tl.float32)
         dk_inter += mm(vt, tl.trans(dCn), HALF, DT)
         z += tl.sum(Cc * dCn, axis=1)
     dPp = dP + dden[:, None]
@@ -211,7 +214,7 @@ def _bw_dv_kernel(
         ks = tl.load(k_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32) * scale
         qk += mm(qt, tl.trans(ks), HALF, DT)
         dCn = tl.load(dCs_ptr + (sbase + 1) * DQK * DV + dk_[:, None] * DV + dv[None, :],
-                      mask=mk[:, None] & mv[None, :], other=0.0)
+                      mask=mk[:, None] & mv[None, :], other=0.0).to(tl.float32)
         dv_inter += mm(ks, dCn, HALF, DT)
     vm = mt[:, None] & mv[None, :]
     dnum = tl.load(dh_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)

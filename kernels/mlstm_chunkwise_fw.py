@@ -40,13 +40,33 @@ def chunk_gates(lf_ptr, ig_ptr, gbase, L: tl.constexpr):
 
 
 @triton.jit
+def chunk_decay(lf_ptr, ig_ptr, gbase, L: tl.constexpr):
+    """The vectors of :func:`chunk_gates` without the ``L x L`` logits (for the state kernels):
+    ``b`` (inclusive prefix sums of lf), ``a[s] = sum_{r>s} lf_r + ig[s]`` (a suffix sum of the
+    steps after s, loaded shifted by one, so no large sum is subtracted) and ``g = sum lf``."""
+    r = tl.arange(0, L)
+    lf = tl.load(lf_ptr + gbase + r)
+    lf_after = tl.load(lf_ptr + gbase + r + 1, mask=r + 1 < L, other=0.0)  # lf_{s+1}
+    ig = tl.load(ig_ptr + gbase + r)
+    b = tl.cumsum(lf, axis=0)
+    a = tl.cumsum(lf_after, axis=0, reverse=True) + ig
+    g = tl.sum(lf, axis=0)
+    return b, a, g
+
+
+@triton.jit
 def _fw_states_kernel(
-    k_ptr, v_ptr, lf_ptr, ig_ptr, C0_ptr, n0_ptr, m0_ptr, Cs_ptr, ns_ptr, ms_ptr,
+    k_ptr, v_ptr, lf_ptr, ig_ptr, C0_ptr, n0_ptr, m0_ptr, Cs_ptr, ns_ptr, ms_ptr, CT_ptr,
     S, NC, scale,
     DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
     HAS_INIT: tl.constexpr, HALF: tl.constexpr,
 ):
-    """Inter-chunk recurrence; grid (DQK tiles, DV tiles, BH). Stores every boundary state."""
+    """Inter-chunk recurrence; grid (DQK tiles, DV tiles, BH).
+
+    Stores the state entering every chunk (C in the dtype of ``Cs``: the input dtype for half
+    inputs, since the intra-chunk matmuls take it in that dtype anyway; n and m in fp32) and the
+    final state (C in fp32 to ``CT``, n and m at entry NC). The recurrence itself runs in fp32.
+    """
     pk = tl.program_id(0)
     pv = tl.program_id(1)
     bh = tl.program_id(2).to(tl.int64)
@@ -69,12 +89,12 @@ def _fw_states_kernel(
     Sp = NC * L
     for c in range(NC):
         sbase = bh * (NC + 1) + c
-        tl.store(Cs_ptr + sbase * DQK * DV + c_off, C, mask=cmask)
+        tl.store(Cs_ptr + sbase * DQK * DV + c_off, C.to(Cs_ptr.dtype.element_ty), mask=cmask)
         if pv == 0:
             tl.store(ns_ptr + sbase * DQK + dk, n, mask=mk)
             if pk == 0:
                 tl.store(ms_ptr + sbase, m)
-        b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+        b, a, g = chunk_decay(lf_ptr, ig_ptr, bh * Sp + c * L, L)
         m_new = tl.maximum(g + m, tl.max(a, axis=0))
         decay = tl.exp(g + m - m_new)
         w = tl.exp(a - m_new)
@@ -89,7 +109,7 @@ def _fw_states_kernel(
         n = decay * n + tl.sum(kw, axis=0)
         m = m_new
     sbase = bh * (NC + 1) + NC
-    tl.store(Cs_ptr + sbase * DQK * DV + c_off, C, mask=cmask)
+    tl.store(CT_ptr + bh * DQK * DV + c_off, C, mask=cmask)
     if pv == 0:
         tl.store(ns_ptr + sbase * DQK + dk, n, mask=mk)
         if pk == 0:
@@ -141,7 +161,7 @@ def _fw_intra_kernel(
         kt = tl.load(k_ptr + (bh * S + t[:, None]) * DQK + dk[None, :], mask=qm, other=0.0).to(tl.float32)
         qk += mm(qt, tl.trans(kt * scale), HALF, DT)
         Cc = tl.load(Cs_ptr + sbase * DQK * DV + dk[:, None] * DV + dv[None, :],
-                     mask=mk[:, None] & mv[None, :], other=0.0)
+                     mask=mk[:, None] & mv[None, :], other=0.0).to(tl.float32)
         num_inter += mm(qt, Cc, HALF, DT)
         nc = tl.load(ns_ptr + sbase * DQK + dk, mask=mk, other=0.0)
         qn += tl.sum(qt * nc[None, :], axis=1)

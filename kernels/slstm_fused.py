@@ -7,7 +7,9 @@ Grid ``(batch blocks of BB = 16 rows, heads)``. Each program keeps its rows' sta
 Where R lives (the documented choice): for DH <= 64 the four ``DH x DH`` gate tiles of R are
 loaded once per program and stay on chip for all steps (4 * 64 * 64 fp32 = 64 KB, half that
 in bf16). For larger DH (128: 256 KB in fp32) that cannot stay in registers/shared memory, so
-the program re-reads the gate tiles every step; they are shared by all programs of a head and
+the program re-reads the gate tiles every step (in fp32 in 32-row blocks, reading ``h_{t-1}``
+back from the output it just wrote: four whole fp32 tiles per step overflow shared memory);
+they are shared by all programs of a head and
 served from L2 (a head's R is 256 KB at DH = 128, far below the 50 MB L2 of an H100).
 
 Backward: a reverse-time loop in one launch that recomputes the gate pre-activations from the
@@ -30,7 +32,7 @@ import triton
 import triton.language as tl
 from torch.autograd.function import once_differentiable
 
-from ._utils import check_device, half_dot, interpreting, logsigmoid, mm, next_pow2, sigmoid, tanh
+from ._utils import check_device, half_dot, logsigmoid, mm, next_pow2, sigmoid, tanh
 
 BB = 16  # batch rows per program (tl.dot needs >= 16)
 RESIDENT_MAX_DH = 64
@@ -49,12 +51,65 @@ def _load_R(R_ptr, h, g: tl.constexpr, DH: tl.constexpr, DHP: tl.constexpr, HALF
 
 
 @triton.jit
+def _rec_from_memory(h_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH: tl.constexpr, DH: tl.constexpr,
+                     DHP: tl.constexpr, BB: tl.constexpr, KC: tl.constexpr, mb, me, HAS_INIT: tl.constexpr):
+    """``h_{t-1} @ R[head, :, g, :]`` for the four gates, fp32, with ``h_{t-1}`` read back from
+    memory (``h_ptr``, layout (B, S, NH, DH), row t - 1; the initial state at t = 0) in
+    ``KC``-wide column blocks, so that only ``4 x KC x DH`` of R is live at a time."""
+    e = tl.arange(0, DHP)
+    acc_i = tl.zeros((BB, DHP), dtype=tl.float32)
+    acc_f = tl.zeros((BB, DHP), dtype=tl.float32)
+    acc_z = tl.zeros((BB, DHP), dtype=tl.float32)
+    acc_o = tl.zeros((BB, DHP), dtype=tl.float32)
+    prev = ((rb * S + t - 1) * NH + hd) * DH
+    init = (rb * NH + hd) * DH
+    for k0 in range(0, DHP, KC):
+        kk = k0 + tl.arange(0, KC)
+        mk = kk < DH
+        hm = mb[:, None] & mk[None, :]
+        hk = tl.load(h_ptr + prev[:, None] + kk[None, :], mask=hm & (t > 0), other=0.0).to(tl.float32)
+        if HAS_INIT:
+            hk += tl.load(h0_ptr + init[:, None] + kk[None, :], mask=hm & (t == 0), other=0.0).to(tl.float32)
+        rk = (hd * DH + kk[:, None]) * 4
+        rm = mk[:, None] & me[None, :]
+        acc_i += tl.dot(hk, tl.load(R_ptr + (rk + 0) * DH + e[None, :], mask=rm, other=0.0).to(tl.float32),
+                        input_precision="ieee")
+        acc_f += tl.dot(hk, tl.load(R_ptr + (rk + 1) * DH + e[None, :], mask=rm, other=0.0).to(tl.float32),
+                        input_precision="ieee")
+        acc_z += tl.dot(hk, tl.load(R_ptr + (rk + 2) * DH + e[None, :], mask=rm, other=0.0).to(tl.float32),
+                        input_precision="ieee")
+        acc_o += tl.dot(hk, tl.load(R_ptr + (rk + 3) * DH + e[None, :], mask=rm, other=0.0).to(tl.float32),
+                        input_precision="ieee")
+    return acc_i, acc_f, acc_z, acc_o
+
+
+@triton.jit
+def _rec_back_from_memory(dx_ptr, xrow, hd, R_ptr, NH: tl.constexpr, DH: tl.constexpr, DHP: tl.constexpr,
+                          BB: tl.constexpr, KC: tl.constexpr, mb, me):
+    """``sum_g dpre_g @ R[head, :, g, :]^T`` (fp32) with the gate gradients read back from ``dx``
+    (row offsets ``xrow``) in ``KC``-wide blocks of the gate-output dim."""
+    d = tl.arange(0, DHP)
+    acc = tl.zeros((BB, DHP), dtype=tl.float32)
+    for k0 in range(0, DHP, KC):
+        kk = k0 + tl.arange(0, KC)
+        mk = kk < DH
+        hm = mb[:, None] & mk[None, :]
+        rm = mk[:, None] & me[None, :]
+        for g in tl.static_range(4):
+            dp = tl.load(dx_ptr + xrow[:, None] + g * NH * DH + kk[None, :], mask=hm, other=0.0)
+            RT = tl.load(R_ptr + ((hd * DH + d[None, :]) * 4 + g) * DH + kk[:, None], mask=rm, other=0.0)
+            acc += tl.dot(dp, RT.to(tl.float32), input_precision="ieee")
+    return acc
+
+
+@triton.jit
 def _slstm_fw_kernel(
     x_ptr, R_ptr, b_ptr, h0_ptr, c0_ptr, n0_ptr, m0_ptr, y_ptr, hs_ptr, cs_ptr, ns_ptr, ms_ptr,
     hT_ptr, cT_ptr, nT_ptr, mT_ptr,
     B, S,
     NH: tl.constexpr, DH: tl.constexpr, DHP: tl.constexpr, BB: tl.constexpr,
     HAS_INIT: tl.constexpr, SAVE: tl.constexpr, RESIDENT: tl.constexpr, HALF: tl.constexpr,
+    KC: tl.constexpr,
 ):
     pb = tl.program_id(0)
     hd = tl.program_id(1)
@@ -85,16 +140,30 @@ def _slstm_fw_kernel(
         Rz = _load_R(R_ptr, hd, 2, DH, DHP, HALF)
         Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
     for t in range(S):
-        if not RESIDENT:
-            Ri = _load_R(R_ptr, hd, 0, DH, DHP, HALF)
-            Rf = _load_R(R_ptr, hd, 1, DH, DHP, HALF)
-            Rz = _load_R(R_ptr, hd, 2, DH, DHP, HALF)
-            Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
         xo = (rb[:, None] * S + t) * (4 * NH * DH) + hd * DH + e[None, :]
-        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :] + mm(h, Ri, HALF, DT)
-        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :] + mm(h, Rf, HALF, DT)
-        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :] + mm(h, Rz, HALF, DT)
-        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :] + mm(h, Ro, HALF, DT)
+        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :]
+        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :]
+        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :]
+        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :]
+        if KC > 0:
+            # h_{t-1} was stored to y (fp32) by every thread of this program: sync, read it back.
+            tl.debug_barrier()
+            ri, rf, rz, ro = _rec_from_memory(y_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH, DH, DHP, BB, KC, mb, me,
+                                              HAS_INIT)
+            pi += ri
+            pf += rf
+            pz += rz
+            po += ro
+        else:
+            if not RESIDENT:
+                Ri = _load_R(R_ptr, hd, 0, DH, DHP, HALF)
+                Rf = _load_R(R_ptr, hd, 1, DH, DHP, HALF)
+                Rz = _load_R(R_ptr, hd, 2, DH, DHP, HALF)
+                Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
+            pi += mm(h, Ri, HALF, DT)
+            pf += mm(h, Rf, HALF, DT)
+            pz += mm(h, Rz, HALF, DT)
+            po += mm(h, Ro, HALF, DT)
         lfm = logsigmoid(pf) + m
         m = tl.maximum(pi, lfm)
         iw = tl.exp(pi - m)
@@ -123,6 +192,7 @@ def _slstm_bw_kernel(
     B, S,
     NH: tl.constexpr, DH: tl.constexpr, DHP: tl.constexpr, BB: tl.constexpr,
     HAS_INIT: tl.constexpr, HAS_DSTATE: tl.constexpr, RESIDENT: tl.constexpr, HALF: tl.constexpr,
+    KC: tl.constexpr,
 ):
     pb = tl.program_id(0)
     hd = tl.program_id(1)
@@ -172,11 +242,12 @@ def _slstm_bw_kernel(
         dbo = tl.zeros((DHP,), dtype=tl.float32)
     for tt in range(S):
         t = S - 1 - tt
-        if not RESIDENT:
-            Ri = _load_R(R_ptr, hd, 0, DH, DHP, HALF)
-            Rf = _load_R(R_ptr, hd, 1, DH, DHP, HALF)
-            Rz = _load_R(R_ptr, hd, 2, DH, DHP, HALF)
-            Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
+        if KC == 0:
+            if not RESIDENT:
+                Ri = _load_R(R_ptr, hd, 0, DH, DHP, HALF)
+                Rf = _load_R(R_ptr, hd, 1, DH, DHP, HALF)
+                Rz = _load_R(R_ptr, hd, 2, DH, DHP, HALF)
+                Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
         yo = (rb[:, None] * S + t) * (NH * DH) + hd * DH + e[None, :]
         po_ = yo - NH * DH  # step t - 1
         mp = m2 & (t > 0)
@@ -188,10 +259,22 @@ def _slstm_bw_kernel(
         n_t = tl.load(ns_ptr + yo, mask=m2, other=1.0)
         h_t = tl.load(hs_ptr + yo, mask=m2, other=0.0)
         xo = (rb[:, None] * S + t) * (4 * NH * DH) + hd * DH + e[None, :]
-        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :] + mm(h_prev, Ri, HALF, DT)
-        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :] + mm(h_prev, Rf, HALF, DT)
-        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :] + mm(h_prev, Rz, HALF, DT)
-        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :] + mm(h_prev, Ro, HALF, DT)
+        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :]
+        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :]
+        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :]
+        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :]
+        if KC > 0:
+            ri, rf, rz, ro = _rec_from_memory(hs_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH, DH, DHP, BB, KC, mb, me,
+                                              HAS_INIT)
+            pi += ri
+            pf += rf
+            pz += rz
+            po += ro
+        else:
+            pi += mm(h_prev, Ri, HALF, DT)
+            pf += mm(h_prev, Rf, HALF, DT)
+            pz += mm(h_prev, Rz, HALF, DT)
+            po += mm(h_prev, Ro, HALF, DT)
         lfm = logsigmoid(pf) + m_prev
         m_t = tl.maximum(pi, lfm)
         win = pi >= lfm
@@ -222,8 +305,14 @@ def _slstm_bw_kernel(
         tl.store(dx_ptr + xo + NH * DH, dpf, mask=m2)
         tl.store(dx_ptr + xo + 2 * NH * DH, dpz, mask=m2)
         tl.store(dx_ptr + xo + 3 * NH * DH, dpo, mask=m2)
-        dh_rec = (mm(dpi, tl.trans(Ri), HALF, DT) + mm(dpf, tl.trans(Rf), HALF, DT)
-                  + mm(dpz, tl.trans(Rz), HALF, DT) + mm(dpo, tl.trans(Ro), HALF, DT))
+        if KC > 0:
+            # dpre of step t was stored to dx by every thread of this program: sync, read it back.
+            tl.debug_barrier()
+            dh_rec = _rec_back_from_memory(dx_ptr, (rb * S + t) * (4 * NH * DH) + hd * DH, hd, R_ptr, NH, DH, DHP,
+                                           BB, KC, mb, me)
+        else:
+            dh_rec = (mm(dpi, tl.trans(Ri), HALF, DT) + mm(dpf, tl.trans(Rf), HALF, DT)
+                      + mm(dpz, tl.trans(Rz), HALF, DT) + mm(dpo, tl.trans(Ro), HALF, DT))
         if RESIDENT:
             hpT = tl.trans(h_prev)
             dRi += tl.dot(hpT, dpi, input_precision="ieee")
@@ -262,6 +351,16 @@ def _num_warps(DHP: int) -> int:
 NUM_STAGES = 1
 
 
+def _k_chunk(resident: bool, kd: torch.dtype) -> int:
+    """Column block of the memory round trip for streamed fp32 R (0: whole-tile dots).
+
+    Streamed R in fp32 (DH > 64) as four whole ``DH x DH`` tiles per step needs 264 KB of shared
+    memory at DH = 128 (measured on an H200; 227 KB available), so those steps read ``h_{t-1}``
+    (and in the backward the gate gradients) back from memory in 32-wide blocks instead, keeping
+    ``4 x 32 x DH`` of R live at a time. Half inputs keep whole tiles (128 KB at DH = 128)."""
+    return 32 if not resident and kd == torch.float32 else 0
+
+
 def _kernel_dtype(dtype):
     return dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) else torch.float32
 
@@ -290,14 +389,15 @@ class SLSTMFusedFn(torch.autograd.Function):
                           for _ in range(4))
         hT, cT, nT, mT = (torch.empty(B, NH, DH, device=dev, dtype=torch.float32) for _ in range(4))
         grid = (triton.cdiv(B, BB), NH)
+        kc = _k_chunk(resident, kd)
         _slstm_fw_kernel[grid](
             xc, Rc, bc, h0c if has_init else hT, c0c if has_init else hT, n0c if has_init else hT,
             m0c if has_init else hT, y, hs, cs, ns, ms, hT, cT, nT, mT, B, S,
             NH=NH, DH=DH, DHP=DHP, BB=BB, HAS_INIT=has_init, SAVE=save, RESIDENT=resident, HALF=half,
-            num_warps=_num_warps(DHP), num_stages=NUM_STAGES,
+            KC=kc, num_warps=_num_warps(DHP), num_stages=NUM_STAGES,
         )
         ctx.save_for_backward(xc, Rc, bc, h0c, c0c, n0c, m0c, hs, cs, ns, ms)
-        ctx.meta = (resident, half, x_gates.dtype, R.dtype, b.dtype,
+        ctx.meta = (resident, kc, half, x_gates.dtype, R.dtype, b.dtype,
                     None if not has_init else tuple(s.dtype for s in (h0, c0, n0, m0)))
         return y.to(x_gates.dtype), hT, cT, nT, mT
 
@@ -305,7 +405,7 @@ class SLSTMFusedFn(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dy, dhT, dcT, dnT, dmT):
         xc, Rc, bc, h0c, c0c, n0c, m0c, hs, cs, ns, ms = ctx.saved_tensors
-        resident, half, x_dt, R_dt, b_dt, init_dts = ctx.meta
+        resident, kc, half, x_dt, R_dt, b_dt, init_dts = ctx.meta
         B, S, _, NH, DH = xc.shape
         DHP = max(16, next_pow2(DH))
         dev = xc.device
@@ -329,7 +429,7 @@ class SLSTMFusedFn(torch.autograd.Function):
             dhT if has_dstate else dh0, dcT if has_dstate else dh0, dnT if has_dstate else dh0,
             dmT if has_dstate else dh0, dx, dh0, dc0, dn0, dm0, dR_part, db_part, B, S,
             NH=NH, DH=DH, DHP=DHP, BB=BB, HAS_INIT=has_init, HAS_DSTATE=has_dstate, RESIDENT=resident,
-            HALF=half, num_warps=_num_warps(DHP), num_stages=NUM_STAGES,
+            HALF=half, KC=kc, num_warps=_num_warps(DHP), num_stages=NUM_STAGES,
         )
         if resident:
             dR = dR_part.sum(0)
@@ -350,16 +450,11 @@ class SLSTMFusedFn(torch.autograd.Function):
 def unsupported_reason(dtype: torch.dtype, head_dim: int, compiled: bool) -> str | None:
     """Why the fused sLSTM cannot run this case, or ``None`` if it can.
 
-    Compiled fp32 with head dims above ``RESIDENT_MAX_DH``: Triton 3.6 keeps all four fp32
-    ``DH x DH`` gate tiles in shared memory at once (264 KB at DH = 128, measured on an H200,
-    which offers 227 KB), also when the loads are placed one gate at a time (tried). bf16/fp16
-    (128 KB) and the interpreter are fine. ``xlstm_ts.nn.functional.slstm_sequence(backend="auto")`` falls
-    back to the torch recurrence in this case.
+    Every dtype (fp32, fp16, bf16; others run in fp32) and head dim is supported: fp32 with
+    DH > 64, which used to exceed shared memory, streams R in column blocks (see
+    :func:`_k_chunk`). Kept as the dispatch hook for ``backend="auto"``.
     """
-    if compiled and _kernel_dtype(dtype) == torch.float32 and head_dim > RESIDENT_MAX_DH:
-        return (f"the fused sLSTM kernel does not support float32 with head dim {head_dim} > "
-                f"{RESIDENT_MAX_DH} on GPUs (the four fp32 gate tiles of R exceed shared memory); "
-                "use bfloat16/float16 (e.g. autocast) or backend='torch'")
+    del dtype, head_dim, compiled
     return None
 
 
@@ -383,9 +478,6 @@ def slstm_sequence(x_gates, R, b, initial_state=None, *, _resident=None):
     if b.shape != (4, NH, DH):
         raise ValueError(f"b must be (4, NH, DH) = {(4, NH, DH)}; got {tuple(b.shape)}")
     check_device(x_gates, R, b)
-    reason = unsupported_reason(x_gates.dtype, DH, compiled=not interpreting())
-    if reason is not None:
-        raise RuntimeError(reason)
     resident = DH <= RESIDENT_MAX_DH if _resident is None else bool(_resident)
     if initial_state is not None:
         h0, c0, n0, m0 = initial_state

@@ -124,7 +124,7 @@ def sdpa_backend_name(q, k, v):
         return "sdpa-default"
 
 
-def mlstm_impls():
+def mlstm_impls(with_torch: bool = True):
     """name -> callable(q, k, v, i, f) returning h; the slow torch path last."""
     from xlstm_ts_kernels import mlstm_chunkwise
 
@@ -139,8 +139,47 @@ def mlstm_impls():
             q=q, k=k, v=v, i=i, f=f, chunk_size=64, return_last_states=False)
     except Exception as e:
         print(f"# mlstm_kernels not available: {type(e).__name__}: {e}", file=sys.stderr)
-    impls["torch chunkwise"] = lambda q, k, v, i, f: mlstm_chunkwise_torch(q, k, v, i, f, chunk_size=64)[0]
+    if with_torch:
+        impls["torch chunkwise"] = lambda q, k, v, i, f: mlstm_chunkwise_torch(q, k, v, i, f, chunk_size=64)[0]
     return impls
+
+
+def profile_mlstm(dims, S, rec, reps=3):
+    """Per-kernel GPU time of one forward+backward (torch.profiler), ours and mlstm_kernels'."""
+    from torch.profiler import ProfilerActivity, profile
+
+    lines = []
+    for Dqk, Dv in dims:
+        B = max(1, TOKENS // S)
+        for name, fn in mlstm_impls(with_torch=False).items():
+            if rec.over_budget():
+                return lines
+            try:
+                xs = mlstm_inputs(B, S, Dqk, Dv, torch.bfloat16, True)
+                dh = torch.randn(B, HEADS, S, Dv, device="cuda", dtype=torch.bfloat16)
+                for _ in range(2):  # warm-up (compiles, tunes)
+                    fn(*xs).backward(dh)
+                torch.cuda.synchronize()
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    for _ in range(reps):
+                        fn(*xs).backward(dh)
+                    torch.cuda.synchronize()
+            except Exception as e:
+                lines.append(f"{name} Dqk={Dqk} Dv={Dv}: profile failed: {type(e).__name__}: {e}")
+                continue
+            rows = sorted(prof.key_averages(), key=lambda a: -a.self_device_time_total)
+            total = sum(a.self_device_time_total for a in rows) / reps / 1e3
+            lines += ["", f"### profile: {name}, fwbw, Dqk={Dqk}, Dv={Dv}, S={S}, B={B}: "
+                          f"{total:.2f} ms of GPU kernels per call", "",
+                      "| kernel | calls/iter | ms/iter | share |", "|---|---|---|---|"]
+            for a in rows[:14]:
+                ms = a.self_device_time_total / reps / 1e3
+                lines.append(f"| `{a.key[:70]}` | {a.count / reps:g} | {ms:.3f} | {ms / max(total, 1e-9):.0%} |")
+            rec.add(dict(kernel="profile", impl=name, Dqk=Dqk, Dv=Dv, S=S, B=B, total_ms=total,
+                         top=[(a.key, a.count / reps, a.self_device_time_total / reps / 1e3) for a in rows[:20]]))
+            del xs
+            torch.cuda.empty_cache()
+    return lines
 
 
 def _skipped(rec, row):
@@ -148,8 +187,8 @@ def _skipped(rec, row):
     rec.add(row)
 
 
-def bench_mlstm(seqlens, dims, warmup, reps, rec):
-    impls = mlstm_impls()
+def bench_mlstm(seqlens, dims, warmup, reps, rec, with_torch=True):
+    impls = mlstm_impls(with_torch)
     for Dqk, Dv in dims:
         for S in seqlens:
             B = max(1, TOKENS // S)
@@ -317,6 +356,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="S = 512 and 4096 only, 2 warm-up / 5 reps")
     ap.add_argument("--skip-mlstm", action="store_true")
     ap.add_argument("--skip-slstm", action="store_true")
+    ap.add_argument("--skip-torch-mlstm", action="store_true", help="leave out the (slow) torch chunkwise path")
+    ap.add_argument("--profile-s", type=int, default=None,
+                    help="also profile one fwbw per kernel at this S (per-kernel GPU times)")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="stop measuring after this many seconds (later cells are marked skipped)")
     ap.add_argument("--out", default="bench_kernels_gpu.json", help="JSON output path (rewritten after each row)")
@@ -338,9 +380,17 @@ def main(argv=None):
     # sLSTM first: it is short, and a budget cut then only shortens the mLSTM grid.
     if not args.skip_slstm:
         bench_slstm(args.warmup, args.reps, rec)
+    prof_lines = profile_mlstm(dims, args.profile_s, rec) if args.profile_s else []
     if not args.skip_mlstm:
-        bench_mlstm(args.seqlens, dims, args.warmup, args.reps, rec)
+        bench_mlstm(args.seqlens, dims, args.warmup, args.reps, rec, with_torch=not args.skip_torch_mlstm)
+    from xlstm_ts_kernels import _tuning
+
+    meta["autotune"] = "on" if _tuning.autotune_enabled() else "off (defaults)"
+    meta["tuned_configs"] = _tuning.chosen()
+    rec.add(dict(kernel="tuning", chosen=meta["tuned_configs"]))
     md = markdown(rec.rows, meta, dims)
+    md += "\n## Launch configurations chosen by the autotuner (key: config)\n\n" + "\n".join(
+        f"- {name}: " + "; ".join(v) for name, v in meta["tuned_configs"].items()) + "\n" + "\n".join(prof_lines)
     print(md)
     if args.md:
         with open(args.md, "w") as fh:

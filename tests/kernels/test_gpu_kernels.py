@@ -94,17 +94,30 @@ def test_slstm_cuda(B, S, NH, DH, dtype, tol):
     assert max(errs) < tol, errs
 
 
-def test_slstm_fp32_large_head_is_refused_clearly_and_auto_falls_back():
-    """Compiled fp32 with DH > 64 needs 264 KB of shared memory (H200, triton 3.6): the kernel
-    refuses it with a clear error and ``backend="auto"`` uses the torch recurrence instead."""
+def test_slstm_fp32_large_head_streams_R_in_blocks_and_auto_uses_it():
+    """Compiled fp32 with DH = 128 (four whole fp32 tiles of R would need 264 KB of shared memory
+    on an H200) runs the column-block path; ``backend="auto"`` picks the kernel."""
     from xlstm_ts.nn.functional import slstm_sequence as dispatch
 
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 20, 4, 2, 128, generator=g).to(CUDA)
-    R = (torch.randn(2, 128, 4, 128, generator=g) / 128**0.5).to(CUDA)
-    b = torch.randn(4, 2, 128, generator=g).to(CUDA)
-    with pytest.raises(RuntimeError, match="float32 with head dim 128"):
-        slstm_sequence(x, R, b)
-    h, _ = dispatch(x, R, b, backend="auto")
-    hr, _ = slstm_recurrent_autograd(x.double(), R.double(), b.double())
-    assert rel_err(h, hr) < 1e-4
+    xs = [torch.randn(20, 40, 4, 2, 128, generator=g), torch.randn(2, 128, 4, 128, generator=g) / 128**0.5,
+          torch.randn(4, 2, 128, generator=g), torch.randn(20, 2, 128, generator=g),
+          torch.randn(20, 2, 128, generator=g), torch.rand(20, 2, 128, generator=g) + 1,
+          torch.randn(20, 2, 128, generator=g)]
+    xs = [x.to(CUDA) for x in xs]
+
+    def run(fn, ins):
+        ins = [x.detach().clone().requires_grad_() for x in ins]
+        h, st = fn(ins[0], ins[1], ins[2], tuple(ins[3:]))
+        outs = [h, *st]
+        gg = torch.Generator(device=CUDA).manual_seed(3)
+        loss = sum((o.double() * torch.randn(o.shape, generator=gg, device=CUDA, dtype=torch.float64)).sum()
+                   for o in outs)
+        return outs, list(torch.autograd.grad(loss, ins))
+
+    ro, rg = run(slstm_recurrent_autograd, [x.double() for x in xs])
+    ko, kg = run(slstm_sequence, xs)
+    errs = [rel_err(a, r) for a, r in zip(ko + kg, ro + rg, strict=False)]
+    assert max(errs) < 2e-4, errs
+    h, _ = dispatch(xs[0], xs[1], xs[2], backend="auto")
+    assert rel_err(h, slstm_recurrent_autograd(*(x.double() for x in xs[:3]))[0]) < 2e-4

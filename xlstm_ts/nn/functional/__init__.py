@@ -83,15 +83,15 @@ def slstm_sequence(
         R: ``(NH, DH, 4, DH)`` block-diagonal recurrent weights (one block per head).
         b: ``(4, NH, DH)`` gate biases.
         initial_state: ``(h, c, n, m)`` each ``(B, NH, DH)``, or ``None`` (empty state).
-        backend: ``"auto" | "torch" | "triton"`` (fused kernel). ``"auto"`` uses the torch
-            recurrence for float32 with head dim > 64 on GPUs, which the kernel refuses.
+        backend: ``"auto" | "torch" | "triton"`` (fused kernel). ``"auto"`` picks the kernel on
+            CUDA unless ``xlstm_ts_kernels.slstm_unsupported_reason`` names a reason (none today).
 
     Returns:
         ``h (B, S, NH, DH)`` and the final state.
     """
     use_triton = resolve_backend(backend, x_gates.device) == "triton"
     if use_triton and backend == "auto":
-        # "auto" never picks a case the fused kernel refuses (compiled fp32 with head dim > 64).
+        # "auto" never picks a case the fused kernel would refuse (the hook names none today).
         use_triton = _kernel("slstm_unsupported_reason")(
             x_gates.dtype, x_gates.shape[-1], compiled=x_gates.device.type == "cuda") is None
     if use_triton:

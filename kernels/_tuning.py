@@ -1,0 +1,108 @@
+"""Launch configurations of the chunkwise mLSTM kernels: Triton's autotuner over a small set.
+
+Each kernel has a short list of candidate tiles (``BK`` over Dqk, ``BV`` over Dv), warp counts
+and pipeline depths. :func:`launcher` fits the list to the head dims of a call (tiles no wider
+than the next power of two of the dim, duplicates dropped) and returns the kernel wrapped in
+``triton.autotune`` over it, so on a GPU the fastest candidate is measured once per key and
+reused. The first candidate is the default:
+
+- under ``TRITON_INTERPRET=1`` only the default runs (the interpreter cannot time kernels);
+- ``XLSTM_TS_KERNELS_AUTOTUNE=0`` in the environment also keeps to the default (no tuning pass
+  at the first call of each shape: for tests and short jobs);
+- :func:`forced_configs` pins a candidate (the GPU tests check every candidate against the
+  reference this way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import triton
+
+from ._utils import interpreting, next_pow2
+
+# name -> candidates as (BK, BV, num_warps, num_stages); the first is the default.
+CANDIDATES: dict[str, list[tuple[int, int, int, int]]] = {
+    # sequential over chunks, grid (Dqk tiles, Dv tiles, BH)
+    "fw_states": [(64, 64, 8, 2), (64, 64, 4, 2), (32, 64, 4, 2), (32, 32, 4, 2), (64, 128, 8, 2),
+                  (128, 64, 8, 2)],
+    "bw_dstates": [(64, 64, 8, 2), (64, 64, 4, 2), (32, 64, 4, 2), (32, 32, 4, 2), (64, 128, 8, 2),
+                   (128, 64, 8, 2)],
+    # chunk-parallel, grid (Dv tiles, NC, BH), loop over Dqk
+    "fw_intra": [(64, 64, 8, 2), (64, 64, 4, 2), (64, 128, 8, 2), (32, 128, 8, 2), (64, 128, 4, 3),
+                 (128, 128, 8, 1)],
+    # grid (Dqk tiles, NC, BH), loop over Dv
+    "bw_dqdk": [(64, 64, 8, 2), (64, 64, 4, 2), (128, 64, 8, 2), (64, 128, 8, 2), (128, 32, 8, 2),
+                (32, 64, 4, 2)],
+    # grid (Dv tiles, NC, BH), loop over Dqk
+    "bw_dv": [(64, 64, 8, 2), (64, 64, 4, 2), (64, 128, 8, 2), (32, 128, 8, 2), (128, 64, 8, 2),
+              (128, 128, 8, 1)],
+}
+
+# Sequential kernels are tuned per chunk count (their parallelism is BH x tiles, their work per
+# program grows with NC); chunk-parallel ones once per shape family.
+KEYS = {"fw_states": ["NC"], "bw_dstates": ["NC"], "fw_intra": ["DQK"], "bw_dqdk": ["DQK"], "bw_dv": ["DQK"]}
+
+_FORCED: dict[str, tuple[int, int, int, int]] = {}
+_WRAPPED: dict[tuple, object] = {}
+
+
+def autotune_enabled() -> bool:
+    return os.environ.get("XLSTM_TS_KERNELS_AUTOTUNE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def fitted(name: str, DQK: int, DV: int) -> list[tuple[int, int, int, int]]:
+    """The candidates of ``name`` with tiles capped at the head dims (>= 16), duplicates dropped."""
+    capk, capv = max(16, next_pow2(DQK)), max(16, next_pow2(DV))
+    out: list[tuple[int, int, int, int]] = []
+    for bk, bv, w, s in CANDIDATES[name]:
+        c = (min(bk, capk), min(bv, capv), w, s)
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def launcher(kernel, name: str, DQK: int, DV: int, reset_to_zero: list[str] | None = None):
+    """``kernel`` wrapped in ``triton.autotune`` over the candidates that apply (see module doc).
+
+    Launch it with a grid function of ``META["BK"]`` / ``META["BV"]`` and without BK, BV,
+    num_warps, num_stages.
+    """
+    if name in _FORCED:
+        cands = [_FORCED[name]]
+    else:
+        cands = fitted(name, DQK, DV)
+        if interpreting() or not autotune_enabled():
+            cands = cands[:1]
+    sig = (name, tuple(cands))
+    if sig not in _WRAPPED:
+        configs = [triton.Config({"BK": bk, "BV": bv}, num_warps=w, num_stages=s) for bk, bv, w, s in cands]
+        _WRAPPED[sig] = triton.autotune(configs=configs, key=KEYS[name],
+                                        reset_to_zero=reset_to_zero if len(configs) > 1 else None)(kernel)
+    return _WRAPPED[sig]
+
+
+def chosen() -> dict[str, list[str]]:
+    """What the autotuner picked so far: kernel name -> ``"key: config"`` lines (for benchmarks)."""
+    out: dict[str, list[str]] = {}
+    for (name, _), tuner in _WRAPPED.items():
+        for key, cfg in getattr(tuner, "cache", {}).items():
+            out.setdefault(name, []).append(f"{key}: {cfg}")
+    return out
+
+
+@contextlib.contextmanager
+def forced_configs(**configs: tuple[int, int, int, int]) -> Iterator[None]:
+    """Pin kernels to given candidates, e.g. ``forced_configs(fw_intra=(64, 128, 8, 2))``."""
+    unknown = set(configs) - set(CANDIDATES)
+    if unknown:
+        raise ValueError(f"unknown kernels {sorted(unknown)}; known: {sorted(CANDIDATES)}")
+    old = dict(_FORCED)
+    _FORCED.update(configs)
+    try:
+        yield
+    finally:
+        _FORCED.clear()
+        _FORCED.update(old)
