@@ -356,6 +356,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="S = 512 and 4096 only, 2 warm-up / 5 reps")
     ap.add_argument("--skip-mlstm", action="store_true")
     ap.add_argument("--skip-slstm", action="store_true")
+    ap.add_argument("--candidates", default=None,
+                    help="JSON from scripts/check_kernel_candidates.py: tune only over the candidates that passed")
     ap.add_argument("--skip-torch-mlstm", action="store_true", help="leave out the (slow) torch chunkwise path")
     ap.add_argument("--profile-s", type=int, default=None,
                     help="also profile one fwbw per kernel at this S (per-kernel GPU times)")
@@ -370,6 +372,13 @@ def main(argv=None):
         args.seqlens, args.warmup, args.reps = [512, 4096], 2, 5
     dims = [tuple(int(x) for x in d.split("x")) for d in args.dims.split(",")]
     import triton
+
+    if args.candidates:
+        from xlstm_ts_kernels import _tuning
+
+        for name, keep in json.load(open(args.candidates))["passed"].items():
+            _tuning.CANDIDATES[name] = [tuple(c) for c in keep] or _tuning.CANDIDATES[name][:1]
+        print("# candidates:", _tuning.CANDIDATES, flush=True)
 
     meta = dict(device=torch.cuda.get_device_name(), torch=torch.__version__, triton=triton.__version__,
                 cuda=torch.version.cuda, python=platform.python_version(),

@@ -20,9 +20,18 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm 
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" \
   | tee -a "$OUT/device.txt"
 start=$(date +%s)
-timeout "${TEST_TIMEOUT:-180}" python3 -m pytest tests/kernels -m gpu -q -p no:cacheprovider ${TEST_K:+-k "$TEST_K"} 2>&1 | tee "$OUT/gpu_tests.log"
-echo "# gpu tests: $(( $(date +%s) - start )) s" | tee -a "$OUT/gpu_tests.log"
+if [ -z "${SKIP_TESTS:-}" ]; then
+  timeout "${TEST_TIMEOUT:-180}" python3 -m pytest tests/kernels -m gpu -q -p no:cacheprovider ${TEST_K:+-k "$TEST_K"} 2>&1 | tee "$OUT/gpu_tests.log"
+  echo "# gpu tests: $(( $(date +%s) - start )) s" | tee -a "$OUT/gpu_tests.log"
+fi
+CAND_ARGS=""
+if [ -n "${CHECK_CANDIDATES:-}" ]; then   # every launch candidate alone vs the reference; tune over those that pass
+  timeout "${CAND_TIMEOUT:-240}" python3 scripts/check_kernel_candidates.py --out "$OUT/kernel_candidates.json" 2>&1 \
+    | tee "$OUT/kernel_candidates.log"
+  [ -f "$OUT/kernel_candidates.json" ] && CAND_ARGS="--candidates $OUT/kernel_candidates.json"
+  echo "# candidates: $(( $(date +%s) - start )) s"
+fi
 timeout "${BENCH_TIMEOUT:-260}" python3 scripts/bench_kernels_gpu.py --budget-s "${BENCH_BUDGET:-200}" \
-  --warmup 2 --reps 7 ${BENCH_ARGS:-} --out "$OUT/bench_kernels_gpu.json" --md "$OUT/bench_kernels_gpu.md" \
+  --warmup 2 --reps 7 ${BENCH_ARGS:-} $CAND_ARGS --out "$OUT/bench_kernels_gpu.json" --md "$OUT/bench_kernels_gpu.md" \
   2>&1 | tee "$OUT/bench.log"
 echo "# total: $(( $(date +%s) - start )) s"
