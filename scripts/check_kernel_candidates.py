@@ -31,6 +31,7 @@ SEQ = int(os.environ.get("XTS_CHECK_SEQ", "1024"))
 
 
 def worker(jobs_path: str, log_path: str) -> None:
+    os.environ["XLSTM_TS_KERNELS_AUTOTUNE"] = "0"  # the kernels not pinned run their defaults, untuned
     import torch
     from xlstm_ts_kernels import _tuning, mlstm_chunkwise
 
