@@ -5,6 +5,9 @@
 #   2. scripts/bench_kernels_gpu.py (JSON + Markdown), under a time budget.
 # Outputs go to $OUT (default ./gpu_out). mlstm_kernels is used for the comparison if importable
 # (wheels in .whl/ are installed to /tmp/site first when present).
+# Env: TEST_TIMEOUT, TEST_K, SKIP_TESTS=1; CHECK_CANDIDATES=1 (scripts/check_kernel_candidates.py
+# first, then the bench tunes over the candidates that passed; else the bench runs the defaults
+# unless XLSTM_TS_KERNELS_AUTOTUNE=1 is set); BENCH_TIMEOUT, BENCH_BUDGET, BENCH_ARGS.
 set -u
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT" /tmp/xts_pp
@@ -28,7 +31,8 @@ CAND_ARGS=""
 if [ -n "${CHECK_CANDIDATES:-}" ]; then   # every launch candidate alone vs the reference; tune over those that pass
   timeout "${CAND_TIMEOUT:-240}" python3 scripts/check_kernel_candidates.py --out "$OUT/kernel_candidates.json" 2>&1 \
     | tee "$OUT/kernel_candidates.log"
-  if [ -f "$OUT/kernel_candidates.json" ]; then CAND_ARGS="--candidates $OUT/kernel_candidates.json"
+  if [ -f "$OUT/kernel_candidates.json" ]; then
+    CAND_ARGS="--candidates $OUT/kernel_candidates.json"; export XLSTM_TS_KERNELS_AUTOTUNE=1
   else export XLSTM_TS_KERNELS_AUTOTUNE=0; echo "# candidate check incomplete: benchmarking the defaults"; fi
   echo "# candidates: $(( $(date +%s) - start )) s"
 fi
