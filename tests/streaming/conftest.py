@@ -37,15 +37,6 @@ def split_tail(df: pd.DataFrame, n_new: dict[str, int]) -> tuple[pd.DataFrame, p
     return df[~is_new], df[is_new]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run faster on one thread, far faster when other jobs share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def panel() -> pd.DataFrame:
     return seasonal_panel()

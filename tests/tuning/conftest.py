@@ -22,17 +22,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-import torch
 
 from .helpers import BASE, SPACE, panel
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
