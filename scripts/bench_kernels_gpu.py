@@ -25,6 +25,11 @@ and writes JSON (card, torch / triton versions, date, every measurement).
     python scripts/bench_kernels_gpu.py                      # full run
     python scripts/bench_kernels_gpu.py --quick              # S = 512, 4096 only, fewer reps
     python scripts/bench_kernels_gpu.py --out bench.json --seqlens 1024 8192
+    python scripts/bench_kernels_gpu.py --skip-torch-mlstm --profile-s 4096    # + per-kernel profile
+    XLSTM_TS_KERNELS_AUTOTUNE=1 python scripts/bench_kernels_gpu.py --candidates cand.json
+        # tune over the launch candidates that scripts/check_kernel_candidates.py passed
+
+Without ``XLSTM_TS_KERNELS_AUTOTUNE=1`` our kernels run their default launch configurations.
 """
 
 from __future__ import annotations
