@@ -59,12 +59,17 @@ def autotune_enabled() -> bool:
     return os.environ.get("XLSTM_TS_KERNELS_AUTOTUNE", "0").strip().lower() in ("1", "true", "yes", "on")
 
 
+def fit(cand: tuple[int, int, int, int], DQK: int, DV: int) -> tuple[int, int, int, int]:
+    """``cand`` with its tiles capped at the head dims (powers of two >= 16)."""
+    bk, bv, w, s = cand
+    return min(bk, max(16, next_pow2(DQK))), min(bv, max(16, next_pow2(DV))), w, s
+
+
 def fitted(name: str, DQK: int, DV: int) -> list[tuple[int, int, int, int]]:
-    """The candidates of ``name`` with tiles capped at the head dims (>= 16), duplicates dropped."""
-    capk, capv = max(16, next_pow2(DQK)), max(16, next_pow2(DV))
+    """The candidates of ``name`` fitted to the head dims (:func:`fit`), duplicates dropped."""
     out: list[tuple[int, int, int, int]] = []
-    for bk, bv, w, s in CANDIDATES[name]:
-        c = (min(bk, capk), min(bv, capv), w, s)
+    for cand in CANDIDATES[name]:
+        c = fit(cand, DQK, DV)
         if c not in out:
             out.append(c)
     return out

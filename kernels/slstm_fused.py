@@ -51,16 +51,22 @@ def _load_R(R_ptr, h, g: tl.constexpr, DH: tl.constexpr, DHP: tl.constexpr, HALF
 
 
 @triton.jit
-def _rec_from_memory(h_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH: tl.constexpr, DH: tl.constexpr,
-                     DHP: tl.constexpr, BB: tl.constexpr, KC: tl.constexpr, mb, me, HAS_INIT: tl.constexpr):
-    """``h_{t-1} @ R[head, :, g, :]`` for the four gates, fp32, with ``h_{t-1}`` read back from
-    memory (``h_ptr``, layout (B, S, NH, DH), row t - 1; the initial state at t = 0) in
-    ``KC``-wide column blocks, so that only ``4 x KC x DH`` of R is live at a time."""
+def _x_gates(x_ptr, xo, m2, bi, bf, bz, bo, NH: tl.constexpr, DH: tl.constexpr):
+    """Input pre-activations plus biases of the four gates at one step (fp32)."""
+    pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :]
+    pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :]
+    pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :]
+    po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :]
+    return pi, pf, pz, po
+
+
+@triton.jit
+def _add_rec_from_memory(acc_i, acc_f, acc_z, acc_o, h_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH: tl.constexpr,
+                         DH: tl.constexpr, DHP: tl.constexpr, KC: tl.constexpr, mb, me, HAS_INIT: tl.constexpr):
+    """Adds ``h_{t-1} @ R[head, :, g, :]`` (fp32) to the four gates' accumulators, with ``h_{t-1}``
+    read back from memory (``h_ptr``, layout (B, S, NH, DH), row t - 1; the initial state at
+    t = 0) in ``KC``-wide column blocks, so that only ``4 x KC x DH`` of R is live at a time."""
     e = tl.arange(0, DHP)
-    acc_i = tl.zeros((BB, DHP), dtype=tl.float32)
-    acc_f = tl.zeros((BB, DHP), dtype=tl.float32)
-    acc_z = tl.zeros((BB, DHP), dtype=tl.float32)
-    acc_o = tl.zeros((BB, DHP), dtype=tl.float32)
     prev = ((rb * S + t - 1) * NH + hd) * DH
     init = (rb * NH + hd) * DH
     for k0 in range(0, DHP, KC):
@@ -141,19 +147,12 @@ def _slstm_fw_kernel(
         Ro = _load_R(R_ptr, hd, 3, DH, DHP, HALF)
     for t in range(S):
         xo = (rb[:, None] * S + t) * (4 * NH * DH) + hd * DH + e[None, :]
-        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :]
-        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :]
-        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :]
-        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :]
+        pi, pf, pz, po = _x_gates(x_ptr, xo, m2, bi, bf, bz, bo, NH, DH)
         if KC > 0:
             # h_{t-1} was stored to y (fp32) by every thread of this program: sync, read it back.
             tl.debug_barrier()
-            ri, rf, rz, ro = _rec_from_memory(y_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH, DH, DHP, BB, KC, mb, me,
-                                              HAS_INIT)
-            pi += ri
-            pf += rf
-            pz += rz
-            po += ro
+            pi, pf, pz, po = _add_rec_from_memory(pi, pf, pz, po, y_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH, DH, DHP,
+                                                  KC, mb, me, HAS_INIT)
         else:
             if not RESIDENT:
                 Ri = _load_R(R_ptr, hd, 0, DH, DHP, HALF)
@@ -259,17 +258,10 @@ def _slstm_bw_kernel(
         n_t = tl.load(ns_ptr + yo, mask=m2, other=1.0)
         h_t = tl.load(hs_ptr + yo, mask=m2, other=0.0)
         xo = (rb[:, None] * S + t) * (4 * NH * DH) + hd * DH + e[None, :]
-        pi = tl.load(x_ptr + xo, mask=m2, other=0.0).to(tl.float32) + bi[None, :]
-        pf = tl.load(x_ptr + xo + NH * DH, mask=m2, other=0.0).to(tl.float32) + bf[None, :]
-        pz = tl.load(x_ptr + xo + 2 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bz[None, :]
-        po = tl.load(x_ptr + xo + 3 * NH * DH, mask=m2, other=0.0).to(tl.float32) + bo[None, :]
+        pi, pf, pz, po = _x_gates(x_ptr, xo, m2, bi, bf, bz, bo, NH, DH)
         if KC > 0:
-            ri, rf, rz, ro = _rec_from_memory(hs_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH, DH, DHP, BB, KC, mb, me,
-                                              HAS_INIT)
-            pi += ri
-            pf += rf
-            pz += rz
-            po += ro
+            pi, pf, pz, po = _add_rec_from_memory(pi, pf, pz, po, hs_ptr, h0_ptr, rb, t, S, hd, R_ptr, NH, DH, DHP,
+                                                  KC, mb, me, HAS_INIT)
         else:
             pi += mm(h_prev, Ri, HALF, DT)
             pf += mm(h_prev, Rf, HALF, DT)

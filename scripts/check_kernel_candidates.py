@@ -114,24 +114,16 @@ def main(argv=None) -> None:
             done.append(crashed)
         elif rc != 0:
             sys.exit(f"worker failed before any job (rc {rc})")
+    defaults_ok = all(d["status"] == "ok" for d in done if d["kernel"] is None)
+    status = {(d["kernel"], tuple(d["dims"]), tuple(d["cand"])): d["status"] for d in done if d["kernel"]}
     passed = {}
     for name, cands in _tuning.CANDIDATES.items():
-        keep = []
-        for cand in cands:
-            ok = True
-            for dims in DIMS:
-                fit = list(_tuning.fitted(name, *dims))
-                capped = [c for c in fit if c == tuple(min(x, cap) for x, cap in zip(
-                    cand, (max(16, 1 << (dims[0] - 1).bit_length()), max(16, 1 << (dims[1] - 1).bit_length()), 99, 99),
-                    strict=True))]
-                if capped and capped[0] != fit[0]:
-                    res = [d for d in done if d["kernel"] == name and tuple(d["cand"]) == capped[0]
-                           and tuple(d["dims"]) == dims]
-                    ok &= bool(res) and res[0]["status"] == "ok"
-            defaults_ok = all(d["status"] == "ok" for d in done if d["kernel"] is None)
-            if ok and (cand != cands[0] or defaults_ok):
-                keep.append(list(cand))
-        passed[name] = keep
+        # A candidate passes when, at every dims, its fitted form is the default (checked by the
+        # defaults job) or was checked alone and came out "ok".
+        passed[name] = [list(c) for c in cands if all(
+            (_tuning.fit(c, *dims) == _tuning.fit(cands[0], *dims) and defaults_ok)
+            or status.get((name, tuple(dims), _tuning.fit(c, *dims))) == "ok"
+            for dims in DIMS)]
     import torch
 
     json.dump(dict(device=torch.cuda.get_device_name() if DEV == "cuda" else DEV, tol=TOL, results=done, passed=passed),

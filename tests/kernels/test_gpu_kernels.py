@@ -63,61 +63,49 @@ def test_mlstm_step_cuda(dtype, tol):
         assert rel_err(a, r) < tol
 
 
-@pytest.mark.parametrize(
-    "B,S,NH,DH,dtype,tol",
-    [
-        (20, 50, 2, 64, torch.float32, 2e-4),  # R on chip
-        (5, 30, 2, 128, torch.bfloat16, 6e-2),  # R streamed (fp32 at DH=128 is refused, below)
-        (20, 50, 2, 64, torch.bfloat16, 6e-2),
-    ],
-)
-def test_slstm_cuda(B, S, NH, DH, dtype, tol):
-    g = torch.Generator().manual_seed(2)
+def _slstm_inputs(B, S, NH, DH, dtype, seed):
+    """x_gates, R, b and a non-empty initial state (h, c, n, m) on CUDA."""
+    g = torch.Generator().manual_seed(seed)
     xs = [torch.randn(B, S, 4, NH, DH, generator=g), torch.randn(NH, DH, 4, DH, generator=g) / DH**0.5,
           torch.randn(4, NH, DH, generator=g),
           torch.randn(B, NH, DH, generator=g), torch.randn(B, NH, DH, generator=g),
           torch.rand(B, NH, DH, generator=g) + 1, torch.randn(B, NH, DH, generator=g)]
-    xs = [x.to(CUDA, dtype) for x in xs]
+    return [x.to(CUDA, dtype) for x in xs]
 
-    def run(fn, ins):
-        ins = [x.detach().clone().requires_grad_() for x in ins]
-        h, st = fn(ins[0], ins[1], ins[2], tuple(ins[3:]))
-        outs = [h, *st]
-        gg = torch.Generator(device=CUDA).manual_seed(3)
-        loss = sum((o.double() * torch.randn(o.shape, generator=gg, device=CUDA, dtype=torch.float64)).sum()
-                   for o in outs)
-        return outs, list(torch.autograd.grad(loss, ins))
 
-    ro, rg = run(slstm_recurrent_autograd, [x.double() for x in xs])
-    ko, kg = run(slstm_sequence, xs)
+def _slstm_outputs_and_grads(fn, ins):
+    ins = [x.detach().clone().requires_grad_() for x in ins]
+    h, st = fn(ins[0], ins[1], ins[2], tuple(ins[3:]))
+    outs = [h, *st]
+    gg = torch.Generator(device=CUDA).manual_seed(3)
+    loss = sum((o.double() * torch.randn(o.shape, generator=gg, device=CUDA, dtype=torch.float64)).sum()
+               for o in outs)
+    return outs, list(torch.autograd.grad(loss, ins))
+
+
+@pytest.mark.parametrize(
+    "B,S,NH,DH,dtype,tol",
+    [
+        (20, 50, 2, 64, torch.float32, 2e-4),  # R on chip
+        (5, 30, 2, 128, torch.bfloat16, 6e-2),  # R streamed as whole tiles
+        # R streamed in 32-row blocks: four whole fp32 tiles would need 264 KB of shared memory
+        (20, 40, 2, 128, torch.float32, 2e-4),
+        (20, 50, 2, 64, torch.bfloat16, 6e-2),
+    ],
+)
+def test_slstm_cuda(B, S, NH, DH, dtype, tol):
+    xs = _slstm_inputs(B, S, NH, DH, dtype, seed=2)
+    ro, rg = _slstm_outputs_and_grads(slstm_recurrent_autograd, [x.double() for x in xs])
+    ko, kg = _slstm_outputs_and_grads(slstm_sequence, xs)
     errs = [rel_err(a, r) for a, r in zip(ko + kg, ro + rg, strict=False)]
     assert max(errs) < tol, errs
 
 
-def test_slstm_fp32_large_head_streams_R_in_blocks_and_auto_uses_it():
-    """Compiled fp32 with DH = 128 (four whole fp32 tiles of R would need 264 KB of shared memory
-    on an H200) runs the column-block path; ``backend="auto"`` picks the kernel."""
+def test_slstm_auto_uses_the_kernel_for_fp32_large_heads():
+    """fp32 with DH = 128 was refused once (shared memory); ``backend="auto"`` now runs it."""
     from xlstm_ts.nn.functional import slstm_sequence as dispatch
 
-    g = torch.Generator().manual_seed(0)
-    xs = [torch.randn(20, 40, 4, 2, 128, generator=g), torch.randn(2, 128, 4, 128, generator=g) / 128**0.5,
-          torch.randn(4, 2, 128, generator=g), torch.randn(20, 2, 128, generator=g),
-          torch.randn(20, 2, 128, generator=g), torch.rand(20, 2, 128, generator=g) + 1,
-          torch.randn(20, 2, 128, generator=g)]
-    xs = [x.to(CUDA) for x in xs]
-
-    def run(fn, ins):
-        ins = [x.detach().clone().requires_grad_() for x in ins]
-        h, st = fn(ins[0], ins[1], ins[2], tuple(ins[3:]))
-        outs = [h, *st]
-        gg = torch.Generator(device=CUDA).manual_seed(3)
-        loss = sum((o.double() * torch.randn(o.shape, generator=gg, device=CUDA, dtype=torch.float64)).sum()
-                   for o in outs)
-        return outs, list(torch.autograd.grad(loss, ins))
-
-    ro, rg = run(slstm_recurrent_autograd, [x.double() for x in xs])
-    ko, kg = run(slstm_sequence, xs)
-    errs = [rel_err(a, r) for a, r in zip(ko + kg, ro + rg, strict=False)]
-    assert max(errs) < 2e-4, errs
-    h, _ = dispatch(xs[0], xs[1], xs[2], backend="auto")
-    assert rel_err(h, slstm_recurrent_autograd(*(x.double() for x in xs[:3]))[0]) < 2e-4
+    x, R, b = _slstm_inputs(20, 40, 2, 128, torch.float32, seed=0)[:3]
+    h, _ = dispatch(x, R, b, backend="auto")
+    assert torch.equal(h, slstm_sequence(x, R, b)[0])  # the kernel's result, bit for bit (torch rounds differently)
+    assert rel_err(h, slstm_recurrent_autograd(x.double(), R.double(), b.double())[0]) < 2e-4
