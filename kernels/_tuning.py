@@ -46,6 +46,15 @@ CANDIDATES: dict[str, list[tuple[int, int, int, int]]] = {
               (128, 128, 8, 1)],
 }
 
+# Removed after that check, kept so that the next GPU run can re-test them
+# (``scripts/check_kernel_candidates.py --include-removed``): (32, 64, 4, 2) of bw_dqdk gave a
+# wrong dq; with the others h's error changed, which only a stray write can do.
+REMOVED: dict[str, list[tuple[int, int, int, int]]] = {
+    "bw_dstates": [(64, 64, 4, 2)],
+    "fw_intra": [(64, 128, 4, 3)],
+    "bw_dqdk": [(32, 64, 4, 2), (64, 64, 4, 2), (128, 64, 8, 2)],
+}
+
 # Sequential kernels are tuned per chunk count (their parallelism is BH x tiles, their work per
 # program grows with NC); chunk-parallel ones once per shape family.
 KEYS = {"fw_states": ["NC"], "bw_dstates": ["NC"], "fw_intra": ["DQK"], "bw_dqdk": ["DQK"], "bw_dv": ["DQK"]}

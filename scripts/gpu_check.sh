@@ -7,7 +7,9 @@
 # (wheels in .whl/ are installed to /tmp/site first when present).
 # Env: TEST_TIMEOUT, TEST_K, SKIP_TESTS=1; CHECK_CANDIDATES=1 (scripts/check_kernel_candidates.py
 # first, then the bench tunes over the candidates that passed; else the bench runs the defaults
-# unless XLSTM_TS_KERNELS_AUTOTUNE=1 is set); BENCH_TIMEOUT, BENCH_BUDGET, BENCH_ARGS.
+# unless XLSTM_TS_KERNELS_AUTOTUNE=1 is set), CAND_TIMEOUT, CAND_FLAGS (e.g. --include-removed);
+# STRAY_WRITES=1 runs the candidate check with one allocation per tensor and blocking launches
+# (a far stray write then faults in the kernel that made it); BENCH_TIMEOUT, BENCH_BUDGET, BENCH_ARGS.
 set -u
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT" /tmp/xts_pp
@@ -29,7 +31,8 @@ if [ -z "${SKIP_TESTS:-}" ]; then
 fi
 CAND_ARGS=""
 if [ -n "${CHECK_CANDIDATES:-}" ]; then   # every launch candidate alone vs the reference; tune over those that pass
-  timeout "${CAND_TIMEOUT:-240}" python3 scripts/check_kernel_candidates.py --out "$OUT/kernel_candidates.json" 2>&1 \
+  ${STRAY_WRITES:+env PYTORCH_NO_CUDA_MEMORY_CACHING=1 CUDA_LAUNCH_BLOCKING=1} \
+  timeout "${CAND_TIMEOUT:-240}" python3 scripts/check_kernel_candidates.py ${CAND_FLAGS:-} --out "$OUT/kernel_candidates.json" 2>&1 \
     | tee "$OUT/kernel_candidates.log"
   if [ -f "$OUT/kernel_candidates.json" ]; then
     CAND_ARGS="--candidates $OUT/kernel_candidates.json"; export XLSTM_TS_KERNELS_AUTOTUNE=1

@@ -14,6 +14,7 @@ from xlstm_ts.bench.cli import main, register
 from xlstm_ts.bench.compare import targets_frame
 from xlstm_ts.bench.published import PUBLISHED, published_avg
 from xlstm_ts.bench.runner import evaluate_split, load_rows
+from xlstm_ts.bench.tables import selection_frame
 from xlstm_ts.data import window_loader
 from xlstm_ts.models import ModelSpec, build_model, make_loss
 
@@ -39,7 +40,7 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path, synthetic_csv, tiny_config, c
     # drop_last diagnostic: 69 windows, batch 16 -> the first 64 windows only
     assert set(rows["naive"]["diag_drop_last_mse"]) == {"16", "32"}
     assert (out / "diagnostic_droplast.md").read_text().count("| naive |") == 1
-    for stem in ("runs", "summary", "averages", "comparison", "targets"):
+    for stem in ("runs", "summary", "averages", "comparison", "targets", "selection"):
         for ext in ("md", "csv", "parquet"):
             assert (out / f"{stem}.{ext}").stat().st_size > 0
     assert len(pd.read_parquet(out / "runs.parquet")) == 4
@@ -133,3 +134,18 @@ def test_targets_frame_met_and_gap():
     t = targets_frame(av).set_index("dataset")
     assert t.loc["ETTh1", "met"] == "no" and abs(t.loc["ETTh1", "gap"] - 0.010) < 1e-9
     assert t.loc["national_illness", "met"] == "yes (1 of 3 seeds)"
+
+
+def test_selection_frame_chooses_on_validation_not_test():
+    def row(ds, label, val, test):
+        return {"dataset": ds, "regime": "long", "lookback": 336, "label": label, "horizons": "96/192/336/720",
+                "n_seeds": 3, "mse_mean": test, "mse_std": 0.001, "mae_mean": 0.4, "mae_std": 0.0,
+                "val_mse_mean": val, "wall_seconds_total": 1.0}
+    av = pd.DataFrame([row("ETTh1", "a", 1.05, 0.42), row("ETTh1", "b", 1.04, 0.43), row("ETTh1", "c", np.nan, 0.30),
+                       row("ETTm1", "a", 0.62, 0.35)])
+    sel = selection_frame(av).set_index("dataset")
+    # b wins on validation although a is better on test; c has no validation metric and is skipped
+    assert sel.loc["ETTh1", "chosen"] == "b" and sel.loc["ETTh1", "chosen_mse"] == 0.43
+    assert sel.loc["ETTh1", "test_best"] == "a" and sel.loc["ETTh1", "n_models"] == 2
+    assert sel.loc["ETTm1", "chosen"] == "a" and sel.loc["ETTm1", "chosen_n_seeds"] == 3
+    assert selection_frame(av.iloc[:0]).empty

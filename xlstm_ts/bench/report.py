@@ -17,6 +17,8 @@ from xlstm_ts.bench.tables import (
     droplast_frame,
     markdown_table,
     runs_frame,
+    selection_frame,
+    selection_markdown,
     summary_frame,
     summary_markdown,
     write_frame,
@@ -40,7 +42,8 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
 
     ``runs.*`` (one row per run), ``summary.*`` (mean ± std over seeds per horizon),
     ``averages.*`` (over the four horizons), ``comparison.*`` (vs published numbers),
-    ``targets.*`` (issue targets) and ``plots/*.png``. ``include`` adds the cells of other
+    ``targets.*`` (issue targets), ``selection.*`` (the model chosen on validation per dataset,
+    :func:`~xlstm_ts.bench.tables.selection_frame`) and ``plots/*.png``. ``include`` adds the cells of other
     output directories (e.g. one per dataset) to the same tables.
     """
     out = Path(out_dir)
@@ -60,6 +63,8 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
     written["comparison"] = write_frame(comparison, rep / "comparison",
                                         comparison_markdown(summary, averages))
     written["targets"] = write_frame(targets, rep / "targets", targets_markdown(targets))
+    selection = selection_frame(averages)
+    written["selection"] = write_frame(selection, rep / "selection", selection_markdown(selection))
     written["droplast"] = write_frame(droplast_frame(runs), rep / "diagnostic_droplast", _DROPLAST_MD
                                       + markdown_table(droplast_frame(runs)))
     failed = [r for r in rows if r.get("status") == "failed"]

@@ -18,7 +18,8 @@ import pandas as pd
 from xlstm_ts.bench.published import horizons_for
 from xlstm_ts.bench.runner import DROP_LAST_BATCHES
 
-__all__ = ["averages_frame", "droplast_frame", "fmt", "markdown_table", "runs_frame", "summary_frame", "write_frame"]
+__all__ = ["averages_frame", "droplast_frame", "fmt", "markdown_table", "runs_frame", "selection_frame",
+           "selection_markdown", "summary_frame", "write_frame"]
 
 KEYS = ["dataset", "regime", "lookback", "label"]
 DROPLAST_COLUMNS = [f"mse_droplast_{b}" for b in DROP_LAST_BATCHES]
@@ -116,6 +117,39 @@ def averages_frame(runs: pd.DataFrame) -> pd.DataFrame:
                          mae_mean=a[:, 1].mean(), mae_std=a[:, 1].std(ddof=1) if len(a) > 1 else np.nan,
                          val_mse_mean=a[:, 2].mean(), wall_seconds_total=a[:, 3].sum()))
     return pd.DataFrame.from_records(recs, columns=cols)
+
+
+def selection_frame(averages: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, regime, L), the model a user would deploy: lowest mean *validation* MSE.
+
+    The choice looks at validation only (``val_mse_mean``, the horizon average of the
+    best-validation weights, mean over seeds); its test MSE is what that choice scores. The
+    lowest test MSE among the same models is shown beside it for information, never used.
+    """
+    cols = KEYS[:3] + ["n_models", "chosen", "chosen_n_seeds", "chosen_val_mse", "chosen_mse",
+                       "chosen_mse_std", "test_best", "test_best_mse"]
+    recs = []
+    if not averages.empty:
+        for key, grp in averages.groupby(KEYS[:3], sort=True):
+            grp = grp.dropna(subset=["val_mse_mean"])
+            if grp.empty:
+                continue
+            ch = grp.loc[grp["val_mse_mean"].idxmin()]
+            tb = grp.loc[grp["mse_mean"].idxmin()]
+            recs.append(dict(zip(KEYS[:3], key, strict=True), n_models=len(grp), chosen=ch["label"],
+                             chosen_n_seeds=int(ch["n_seeds"]), chosen_val_mse=ch["val_mse_mean"],
+                             chosen_mse=ch["mse_mean"], chosen_mse_std=ch["mse_std"],
+                             test_best=tb["label"], test_best_mse=tb["mse_mean"]))
+    return pd.DataFrame.from_records(recs, columns=cols)
+
+
+def selection_markdown(selection: pd.DataFrame) -> str:
+    if selection.empty:
+        return "_(no complete grid with validation metrics yet)_\n"
+    return ("Model selection on validation: per dataset and look-back, the model with the lowest "
+            "validation MSE (mean over the four horizons and the seeds) and the test MSE that "
+            "choice scores. `test_best` (the lowest test MSE) is for information only: choosing "
+            "by it would select on test.\n\n" + markdown_table(selection, digits=3))
 
 
 def fmt(x: Any, digits: int = 3) -> str:
