@@ -43,9 +43,9 @@ def panel(n_series: int = 2, length: int = 200, seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-class KillOnce(L.Callback):
-    """SIGKILLs the first worker process that starts a training epoch while ``marker`` exists
-    (the marker is removed atomically, so exactly one process dies): a worker lost mid-trial."""
+class _OnceOnMarker(L.Callback):
+    """Calls :meth:`fire` in the first training epoch started while ``marker`` exists; the marker
+    is removed atomically first, so exactly one process (of several sharing it) fires."""
 
     def __init__(self, marker: str):
         self.marker = marker
@@ -55,35 +55,35 @@ class KillOnce(L.Callback):
             os.unlink(self.marker)
         except FileNotFoundError:
             return
+        self.fire()
+
+    def fire(self) -> None:
+        raise NotImplementedError
+
+
+class KillOnce(_OnceOnMarker):
+    """SIGKILLs its process: a worker lost mid-trial."""
+
+    def fire(self) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class InterruptOnce(L.Callback):
-    """Raises KeyboardInterrupt (as Ctrl-C would) in the first epoch started while ``marker`` exists."""
+class InterruptOnce(_OnceOnMarker):
+    """Raises KeyboardInterrupt, as Ctrl-C would."""
 
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        try:
-            os.unlink(self.marker)
-        except FileNotFoundError:
-            return
+    def fire(self) -> None:
         raise KeyboardInterrupt
 
 
-class TakeOverOnce(L.Callback):
-    """In the first epoch started while ``marker`` exists, does what another worker does to a
-    trial whose heartbeat it found stale: fails the RUNNING trial and queues it again."""
+class TakeOverOnce(_OnceOnMarker):
+    """Does what another worker does to a trial whose heartbeat it found stale: fails the
+    RUNNING trial and queues it again."""
 
     def __init__(self, marker: str, url: str, study_name: str):
-        self.marker, self.url, self.study_name = marker, url, study_name
+        super().__init__(marker)
+        self.url, self.study_name = url, study_name
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        try:
-            os.unlink(self.marker)
-        except FileNotFoundError:
-            return
+    def fire(self) -> None:
         import optuna
 
         from xlstm_ts.tuning.storage import _RetryStale
