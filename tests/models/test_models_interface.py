@@ -175,6 +175,17 @@ def test_mixer_starts_from_its_linear_forecast():
         torch.testing.assert_close(m(batch)[..., 0], expected)
 
 
+def test_mixer_linear_init_last_starts_as_the_naive_forecast():
+    spec = SPECS["plain"]
+    m = build_model("xlstm_mixer", spec, linear_init="last", **SMALL["xlstm_mixer"]).eval()
+    batch = make_batch(spec)
+    with torch.no_grad():
+        out = m(batch)[..., 0]
+    torch.testing.assert_close(out, batch["x"][:, -1:, :].expand_as(out), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="linear_init"):
+        build_model("xlstm_mixer", spec, linear_init="zeros", **SMALL["xlstm_mixer"])
+
+
 def test_mixer_channel_order_matters_with_one_view():
     spec = SPECS["plain"]
     torch.manual_seed(1)

@@ -15,7 +15,10 @@ class XLSTMMixer(ForecastModel):
     """Linear forecast per channel, refined by an xLSTM running over the variates.
 
     1. RevIN per channel; a shared ``Linear(L -> H)`` (NLinear style) gives each channel an
-       initial forecast.
+       initial forecast. ``linear_init="last"`` starts it as the repeat-last forecast (weight 1
+       on the newest step), so that with the zero-initialised head the untrained model *is* the
+       naive forecast — a prior for random-walk-like data such as exchange rates;
+       ``"default"`` is PyTorch's uniform initialisation.
     2. Each channel becomes one token: ``Linear(L + H -> E)`` of [its look-back, its linear
        forecast] (``embed_lookback=True``) or ``Linear(H -> E)`` of the linear forecast only, as
        xLSTM-Mixer does (``embed_lookback=False``). Future covariates become tokens too
@@ -43,6 +46,7 @@ class XLSTMMixer(ForecastModel):
             "dropout": 0.1,
         },
         "embed_lookback": False,
+        "linear_init": "default",
         "num_mem_tokens": 2,
         "views": 2,
         "dropout": 0.5,
@@ -54,6 +58,7 @@ class XLSTMMixer(ForecastModel):
         super().__init__(spec, **hparams)
         hp, s = self.hparams, self.spec
         check_choice(hp["views"], (1, 2), "xlstm_mixer hparam 'views'")
+        check_choice(hp["linear_init"], ("default", "last"), "xlstm_mixer hparam 'linear_init'")
         if not isinstance(hp["num_mem_tokens"], int) or hp["num_mem_tokens"] < 0:
             raise ValueError(f"num_mem_tokens must be a non-negative int; got {hp['num_mem_tokens']!r}")
         self.stack = build_stack(hp["xlstm"], "xlstm")
@@ -61,6 +66,11 @@ class XLSTMMixer(ForecastModel):
         L, H = s.lookback, s.horizon
         self.revin = RevIN(s.n_channels, affine=hp["revin_affine"]) if hp["revin"] else None
         self.linear = nn.Linear(L, H)
+        if hp["linear_init"] == "last":
+            with torch.no_grad():
+                self.linear.weight.zero_()
+                self.linear.weight[:, -1] = 1.0
+                self.linear.bias.zero_()
         self.embed = nn.Linear(L + H if hp["embed_lookback"] else H, E)
         self.mem = nn.Parameter(torch.randn(hp["num_mem_tokens"], E) * 0.01)
         self.futr_embed = nn.Linear(L + H, E) if s.n_futr else None
