@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from xlstm_ts.bench import expand_cells, load_bench_config, load_bench_data, run_grid
@@ -149,3 +150,25 @@ def test_selection_frame_chooses_on_validation_not_test():
     assert sel.loc["ETTh1", "test_best"] == "a" and sel.loc["ETTh1", "n_models"] == 2
     assert sel.loc["ETTm1", "chosen"] == "a" and sel.loc["ETTm1", "chosen_n_seeds"] == 3
     assert selection_frame(av.iloc[:0]).empty
+
+
+def test_adopt_cells_reuses_identical_runs_only(tmp_path, synthetic_csv, tiny_config, capsys):
+    from xlstm_ts.bench.adopt import adopt_cells
+
+    cfg = load_bench_config(str(tiny_config))
+    cfg["models"]["dl_tuned"] = {"model": "dlinear", "hparams": {"kernel_size": 5}}
+    cfg["models"]["dl_preset"] = {"model": "dlinear", "hparams": {"kernel_size": 5}}
+    cfg["models"]["dl_other"] = {"model": "dlinear", "hparams": {"kernel_size": 7}}
+    data = load_bench_data(path=synthetic_csv, protocol="ratio", target="load")
+    src, out = tmp_path / "tuning", tmp_path / "preset"
+    run_grid(expand_cells(cfg, [data], models=["dl_tuned"]), {data.name: data}, src, progress=False)
+    preset = expand_cells(cfg, [data], models=["dl_preset"])
+    adopted = adopt_cells(preset, src, "dl_tuned", out)
+    assert [c.label for c in adopted] == ["dl_preset"]
+    row = load_rows(out)[0]
+    assert row["label"] == "dl_preset" and row["signature"] == preset[0].signature() and "adopted_from" in row
+    # the preset's grid now has nothing left to run
+    assert run_grid(preset, {data.name: data}, out, progress=False)["ran"] == 0
+    with pytest.raises(ValueError, match="differs in \\['hparams'\\]"):
+        adopt_cells(expand_cells(cfg, [data], models=["dl_other"]), src, "dl_tuned", tmp_path / "other")
+    assert not (tmp_path / "other").exists()
