@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Gather the finished cells that match the *current* presets from several run directories.
+
+Benchmark cells of one table are often run in several output directories (per dataset, per
+model, before and after a preset changed). This copies, for every cell of the given presets,
+the result whose signature equals the preset's current one (same data, hyper-parameters,
+training settings and seed) into ``--out``, so that ``xlstm-ts bench --report-only`` on it
+tabulates exactly the current presets; stale results (older presets under the same label)
+are never mixed in. Prints the cells that no directory holds yet.
+
+    python scripts/collect_current_cells.py --configs etth1,ettm1,weather,exchange_rate,national_illness \\
+        --models naive,seasonal_naive,dlinear,patchtst,xlstm_patch,xlstm_mixer \\
+        --from runs/bench/etth1 runs/bench/ettm1 ... --out runs/bench/current
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from xlstm_ts.bench import expand_cells, load_bench_config, load_bench_data
+from xlstm_ts.bench.runner import cell_path, samples_path, write_json_atomic
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", required=True, help="comma-separated preset names")
+    ap.add_argument("--models", help="comma-separated labels (default: each preset's run list)")
+    ap.add_argument("--regimes", default="long")
+    ap.add_argument("--from", dest="src", nargs="+", required=True, help="run directories to search")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    found, missing = 0, []
+    for name in args.configs.split(","):
+        cfg = load_bench_config(name)
+        labels = [m for m in args.models.split(",") if m in cfg["models"]] if args.models else None
+        cells = expand_cells(cfg, [load_bench_data(ds) for ds in cfg["datasets"]], models=labels,
+                             regimes=args.regimes.split(","))
+        for cell in cells:
+            sig = cell.signature()
+            for d in map(Path, args.src):
+                p = cell_path(d, cell)
+                if not p.is_file():
+                    continue
+                row = json.loads(p.read_text())
+                if row.get("signature") == sig and row.get("status") == "ok":
+                    write_json_atomic(cell_path(Path(args.out), cell), row)
+                    s = samples_path(d, cell)
+                    if s.is_file():
+                        dst = samples_path(Path(args.out), cell)
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = dst.with_name(f".{dst.name}.tmp")
+                        shutil.copyfile(s, tmp)
+                        os.replace(tmp, dst)
+                    found += 1
+                    break
+            else:
+                missing.append(cell.describe())
+    print(f"{found} current cell(s) collected into {args.out}; {len(missing)} not run yet")
+    for m in missing:
+        print(f"  missing: {m}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
