@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
 from xlstm_ts.bench import expand_cells, load_bench_config, load_bench_data
+from xlstm_ts.bench.adopt import copy_file_atomic
 from xlstm_ts.bench.runner import cell_path, samples_path, write_json_atomic
 
 
@@ -51,11 +50,7 @@ def main(argv=None) -> int:
                     write_json_atomic(cell_path(Path(args.out), cell), row)
                     s = samples_path(d, cell)
                     if s.is_file():
-                        dst = samples_path(Path(args.out), cell)
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = dst.with_name(f".{dst.name}.tmp")
-                        shutil.copyfile(s, tmp)
-                        os.replace(tmp, dst)
+                        copy_file_atomic(s, samples_path(Path(args.out), cell))
                     found += 1
                     break
             else:

@@ -22,7 +22,15 @@ from xlstm_ts.bench.config import Cell
 from xlstm_ts.bench.runner import cell_path, samples_path, write_json_atomic
 from xlstm_ts.models.registry import resolved_hparams
 
-__all__ = ["adopt_cells"]
+__all__ = ["adopt_cells", "copy_file_atomic"]
+
+
+def copy_file_atomic(src: Path, dst: Path) -> None:
+    """Copy beside ``dst``, then rename: never a half-written file."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def _canon(x: Any) -> str:
@@ -67,10 +75,6 @@ def adopt_cells(cells: Iterable[Cell], src_dir: str | Path, src_label: str, out_
         write_json_atomic(cell_path(out_dir, cell), {**row, "label": cell.label, "signature": cell.signature(),
                                                      "adopted_from": f"{src_dir} ({src_label})"})
         s_src = samples_path(src_dir, src_cell)
-        if s_src.is_file():  # copied beside, then renamed: never a half-written file
-            s_dst = samples_path(out_dir, cell)
-            s_dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = s_dst.with_name(f".{s_dst.name}.tmp")
-            shutil.copyfile(s_src, tmp)
-            os.replace(tmp, s_dst)
+        if s_src.is_file():
+            copy_file_atomic(s_src, samples_path(out_dir, cell))
     return [c for c, _, _ in todo]
