@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     for name in args.configs.split(","):
         cfg = load_bench_config(name)
         labels = [m for m in args.models.split(",") if m in cfg["models"]] if args.models else None
+        if labels == []:  # none of the asked models is in this preset (an empty list would mean "all")
+            continue
         cells = expand_cells(cfg, [load_bench_data(ds) for ds in cfg["datasets"]], models=labels,
                              regimes=args.regimes.split(","))
         for cell in cells:
