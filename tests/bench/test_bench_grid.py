@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from xlstm_ts.bench import expand_cells, load_bench_config, load_bench_data, run_grid
 from xlstm_ts.bench.cli import main, register
@@ -18,6 +19,8 @@ from xlstm_ts.bench.runner import evaluate_split, load_rows
 from xlstm_ts.bench.tables import selection_frame
 from xlstm_ts.data import window_loader
 from xlstm_ts.models import ModelSpec, build_model, make_loss
+
+from .conftest import TINY_CONFIG
 
 
 def _cells(out):
@@ -150,6 +153,37 @@ def test_selection_frame_chooses_on_validation_not_test():
     assert sel.loc["ETTh1", "test_best"] == "a" and sel.loc["ETTh1", "n_models"] == 2
     assert sel.loc["ETTm1", "chosen"] == "a" and sel.loc["ETTm1", "chosen_n_seeds"] == 3
     assert selection_frame(av.iloc[:0]).empty
+
+
+def test_selection_frame_lets_lookbacks_of_a_regime_compete():
+    def row(label, L, val, test, regime="long"):
+        return {"dataset": "weather", "regime": regime, "lookback": L, "label": label,
+                "horizons": "96/192/336/720", "n_seeds": 3, "mse_mean": test, "mse_std": 0.001,
+                "mae_mean": 0.3, "mae_std": 0.0, "val_mse_mean": val, "wall_seconds_total": 1.0}
+    av = pd.DataFrame([row("dlinear", 336, 0.55, 0.246), row("mixer", 336, 0.51, 0.226),
+                       row("mixer", 720, 0.49, 0.229), row("mixer", 96, 0.40, 0.260, "short")])
+    sel = selection_frame(av).set_index("regime")
+    assert sel.loc["long", "chosen"] == "mixer" and sel.loc["long", "chosen_lookback"] == 720
+    assert sel.loc["long", "n_models"] == 3 and sel.loc["long", "chosen_mse"] == 0.229
+    assert sel.loc["long", "test_best_lookback"] == 336
+    assert sel.loc["short", "chosen_lookback"] == 96 and sel.loc["short", "n_models"] == 1
+
+
+def test_model_lookback_replaces_the_regime_lookback_for_that_model(synthetic_csv, tiny_config, tmp_path):
+    cfg = load_bench_config(str(tiny_config))
+    cfg["models"]["dlinear"] = {"lookback": {"long": 48}}
+    data = load_bench_data(path=synthetic_csv, protocol="ratio")
+    cells = expand_cells(cfg, [data], models=["naive", "dlinear"], regimes=["long", "short"])
+    got = {(c.regime, c.label): c.lookback for c in cells}
+    assert got == {("long", "naive"): 24, ("long", "dlinear"): 48,
+                   ("short", "naive"): 16, ("short", "dlinear"): 16}
+    # an explicit --lookback replaces the model's own as well
+    assert {c.lookback for c in expand_cells(cfg, [data], models=["dlinear"], lookbacks=[32])} == {32}
+    bad = dict(TINY_CONFIG, models={"dlinear": {"lookback": {"long": "720"}}})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="'lookback' must map"):
+        load_bench_config(str(path))
 
 
 def test_adopt_cells_reuses_identical_runs_only(tmp_path, synthetic_csv, tiny_config, capsys):

@@ -18,7 +18,12 @@ A config is a mapping::
         train: {...}
         by_horizon: {720: {train: {...}}}   # overrides for one horizon
         by_regime: {short: {hparams: {...}}}
+      xlstm_mixer:
+        lookback: {long: 720}         # this model's own look-back in a regime (searched on
+                                      # validation, like TimeMixer's "searched" rows)
     run: [naive, dlinear, xlstm_patch]   # labels run by default (default: all)
+
+``--lookback`` on the command line replaces every look-back, the models' own included.
 
 Without ``--config`` each dataset uses its preset ``configs/bench/<dataset>.yaml``; a file
 given by ``--data`` uses the preset of its protocol family (``ett-hour`` -> ``etth1``,
@@ -68,7 +73,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 
 CONFIG_KEYS = {"description", "datasets", "horizons", "lookback", "regimes", "seeds", "train",
                "models", "run", "protocol", "target"}
-MODEL_KEYS = {"model", "hparams", "train", "by_horizon", "by_regime", "description"}
+MODEL_KEYS = {"model", "hparams", "train", "by_horizon", "by_regime", "lookback", "description"}
 FAMILY_PRESET = {"ett-hour": "etth1", "ett-minute": "ettm1"}
 
 
@@ -125,15 +130,22 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
             bad_t = sorted(set((part or {}).get("train") or {}) - set(TRAIN_DEFAULTS))
             if bad_t:
                 raise ValueError(f"{where}: model {label!r}: unknown train settings {bad_t}")
-    lb = cfg.get("lookback")
-    if lb is not None and not (isinstance(lb, dict) and set(lb) <= {"short", "long"}):
-        raise ValueError(f"{where}: 'lookback' must be a mapping with keys 'short'/'long'")
+        _check_lookback(entry.get("lookback"), f"{where}: model {label!r}")
+    _check_lookback(cfg.get("lookback"), where)
     run = cfg.get("run")
     if run is not None:
         missing = sorted(set(run) - set(models))
         if missing:
             raise ValueError(f"{where}: 'run' names models {missing} that are not under 'models'")
     return cfg
+
+
+def _check_lookback(lb: Any, where: str) -> None:
+    if lb is None:
+        return
+    if not (isinstance(lb, dict) and set(lb) <= {"short", "long"}
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in lb.values())):
+        raise ValueError(f"{where}: 'lookback' must map 'short'/'long' to positive ints; got {lb!r}")
 
 
 def load_bench_config(name_or_path: str | Path) -> dict[str, Any]:
@@ -240,6 +252,8 @@ def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | 
 
     ``data_list`` holds :class:`~xlstm_ts.bench.protocol.BenchData` items. CLI selections
     (``horizons``, ``models``, ``seeds``, ``lookbacks``, ``regimes``) replace the config's.
+    A model entry's own ``lookback`` (``{long: 720}``) replaces the config's look-back for
+    that model in that regime, unless ``lookbacks`` is given.
     """
     lb_map = {"short": 96, "long": 336, **(cfg.get("lookback") or {})}
     if lookbacks:
@@ -259,10 +273,12 @@ def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | 
             for H in hs:
                 for label in labels:
                     name, hp, train = resolve_model(cfg, label, regime, H, train_override)
+                    own = ((cfg.get("models") or {}).get(label) or {}).get("lookback") or {}
+                    L_model = L if lookbacks else int(own.get(regime, L))
                     trainable = getattr(MODELS[name], "trainable", True)
                     if not trainable:  # nothing to fit: training settings do not change the result
                         train = {k: train[k] for k in ("loss", "eval_batch_size")}
                     for seed in (seed_list if trainable else seed_list[:1]):
                         cells.append(Cell(data.name, data.source, data.protocol, data.target, regime,
-                                          L, H, label, name, hp, train, seed, cfg.get("_source", "")))
+                                          L_model, H, label, name, hp, train, seed, cfg.get("_source", "")))
     return cells

@@ -120,36 +120,41 @@ def averages_frame(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def selection_frame(averages: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, regime, L), the model a user would deploy: lowest mean *validation* MSE.
+    """Per (dataset, regime), the model a user would deploy: lowest mean *validation* MSE.
 
-    The choice looks at validation only (``val_mse_mean``, the horizon average of the
-    best-validation weights, mean over seeds); its test MSE is what that choice scores. The
-    lowest test MSE among the same models is shown beside it for information, never used.
+    Look-backs of one regime compete (a look-back is a hyper-parameter; validation spans do not
+    depend on it: they start ``L`` rows before their border). The choice looks at validation
+    only (``val_mse_mean``, the horizon average of the best-validation weights, mean over
+    seeds); its test MSE is what that choice scores. The lowest test MSE among the same models
+    is shown beside it for information, never used.
     """
-    cols = KEYS[:3] + ["n_models", "chosen", "chosen_n_seeds", "chosen_val_mse", "chosen_mse",
-                       "chosen_mse_std", "test_best", "test_best_mse"]
+    cols = ["dataset", "regime", "n_models", "chosen", "chosen_lookback", "chosen_n_seeds",
+            "chosen_val_mse", "chosen_mse", "chosen_mse_std", "test_best", "test_best_lookback",
+            "test_best_mse"]
     recs = []
     if not averages.empty:
-        for key, grp in averages.groupby(KEYS[:3], sort=True):
+        for key, grp in averages.groupby(["dataset", "regime"], sort=True):
             grp = grp.dropna(subset=["val_mse_mean"])
             if grp.empty:
                 continue
             ch = grp.loc[grp["val_mse_mean"].idxmin()]
             tb = grp.loc[grp["mse_mean"].idxmin()]
-            recs.append(dict(zip(KEYS[:3], key, strict=True), n_models=len(grp), chosen=ch["label"],
-                             chosen_n_seeds=int(ch["n_seeds"]), chosen_val_mse=ch["val_mse_mean"],
-                             chosen_mse=ch["mse_mean"], chosen_mse_std=ch["mse_std"],
-                             test_best=tb["label"], test_best_mse=tb["mse_mean"]))
+            recs.append(dict(dataset=key[0], regime=key[1], n_models=len(grp), chosen=ch["label"],
+                             chosen_lookback=int(ch["lookback"]), chosen_n_seeds=int(ch["n_seeds"]),
+                             chosen_val_mse=ch["val_mse_mean"], chosen_mse=ch["mse_mean"],
+                             chosen_mse_std=ch["mse_std"], test_best=tb["label"],
+                             test_best_lookback=int(tb["lookback"]), test_best_mse=tb["mse_mean"]))
     return pd.DataFrame.from_records(recs, columns=cols)
 
 
 def selection_markdown(selection: pd.DataFrame) -> str:
     if selection.empty:
         return "_(no complete grid with validation metrics yet)_\n"
-    return ("Model selection on validation: per dataset and look-back, the model with the lowest "
-            "validation MSE (mean over the four horizons and the seeds) and the test MSE that "
-            "choice scores. `test_best` (the lowest test MSE) is for information only: choosing "
-            "by it would select on test.\n\n" + markdown_table(selection, digits=3))
+    return ("Model selection on validation: per dataset and regime (look-backs compete), the "
+            "model with the lowest validation MSE (mean over the four horizons and the seeds) "
+            "and the test MSE that choice scores. `test_best` (the lowest test MSE) is for "
+            "information only: choosing by it would select on test.\n\n"
+            + markdown_table(selection, digits=3))
 
 
 def fmt(x: Any, digits: int = 3) -> str:
