@@ -68,8 +68,11 @@ def official_layers(d: int, heads: int, S: int):
     out = {}
     try:
         from xlstm import sLSTMLayer, sLSTMLayerConfig
-        from xlstm.xlstm_large.model import mLSTMLayer, mLSTMLayerConfig
-        from xlstm.xlstm_large.model import mLSTMBackendConfig  # noqa: F401
+        from xlstm.xlstm_large.model import (
+            mLSTMBackendConfig,  # noqa: F401
+            mLSTMLayer,
+            mLSTMLayerConfig,
+        )
     except Exception as e:  # not installed, or an incompatible version
         print(f"(official xlstm package not measured: {type(e).__name__}: {e})")
         return out
@@ -113,7 +116,7 @@ def cell_times(B: int, H: int, S: int, D: int, repeats: int) -> list[float | Non
         return times + [None, None]
     for name in ("chunkwise--native_autograd", "chunkwise--native_custbw"):
         kern = get_mlstm_kernel(name)
-        times.append(timeit(lambda: run(lambda *a: kern(*a, chunk_size=64, return_last_states=False)), repeats))
+        times.append(timeit(lambda kern=kern: run(lambda *a: kern(*a, chunk_size=64, return_last_states=False)), repeats))
     return times
 
 

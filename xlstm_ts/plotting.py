@@ -45,7 +45,7 @@ def plot_forecast(
         (float(m.group(1)), c) for c in forecast.columns if (m := re.fullmatch(rf"{re.escape(pred_col)}_q([0-9.]+)", c))
     )
     fig, axes = plt.subplots(len(ids), 1, figsize=(10, 2.6 * len(ids)), squeeze=False)
-    for ax, uid in zip(axes[:, 0], ids):
+    for ax, uid in zip(axes[:, 0], ids, strict=True):
         h = history[history[id_col] == uid]
         if n_history is not None:
             h = h.tail(n_history)

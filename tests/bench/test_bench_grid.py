@@ -169,6 +169,23 @@ def test_selection_frame_lets_lookbacks_of_a_regime_compete():
     assert sel.loc["short", "chosen_lookback"] == 96 and sel.loc["short", "n_models"] == 1
 
 
+def test_tables_name_a_model_with_its_own_lookback():
+    from xlstm_ts.bench.compare import comparison_markdown
+    from xlstm_ts.bench.tables import summary_markdown
+
+    def row(label, L, H, mse):
+        return {"dataset": "weather", "regime": "long", "lookback": L, "horizon": H, "label": label,
+                "n_seeds": 1, "mse_mean": mse, "mse_std": np.nan, "mae_mean": 0.3, "mae_std": np.nan}
+    summ = pd.DataFrame([row("dlinear", 336, 96, 0.176), row("naive", 336, 96, 0.259),
+                         row("mixer", 720, 96, 0.150)])
+    empty = pd.DataFrame(columns=["dataset", "regime", "lookback", "label"])
+    md = summary_markdown(summ, empty)
+    assert md.count("### weather") == 1 and "L=336; L=720 where named" in md
+    assert "| mixer (L=720) (n=1) |" in md and "| dlinear (n=1) |" in md
+    cmp = comparison_markdown(summ, empty)
+    assert cmp.count("### weather") == 1 and "0.150 (+0.003)" in cmp  # best published H=96: 0.147
+
+
 def test_model_lookback_replaces_the_regime_lookback_for_that_model(synthetic_csv, tiny_config, tmp_path):
     cfg = load_bench_config(str(tiny_config))
     cfg["models"]["dlinear"] = {"lookback": {"long": 48}}

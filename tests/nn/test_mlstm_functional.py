@@ -128,7 +128,7 @@ def test_state_passing(form):
     h1, s1 = FORMS[form](*(x[:, :, :cut] for x in (q, k, v, i, f)), None, 16)
     h2, s2 = FORMS[form](*(x[:, :, cut:] for x in (q, k, v, i, f)), s1, 16)
     assert rel_err(torch.cat([h1, h2], 2), whole_h) < 1e-5
-    for a, b in zip(s2, whole_s):
+    for a, b in zip(s2, whole_s, strict=True):
         assert rel_err(a, b) < 1e-5
 
 
@@ -156,7 +156,7 @@ def test_chunkwise_gradients_equal_parallel_fp32():
         h, (C, n, m) = fn(*leaves)
         ((h * w).sum() + C.sum() + n.sum()).backward()
         grads.append([x.grad for x in leaves])
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         assert rel_err(a, b) < 1e-4
 
 

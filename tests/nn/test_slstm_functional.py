@@ -34,7 +34,7 @@ def test_sequence_equals_step_loop(with_state):
     h, s = slstm_sequence(xg, R, b, st, backend="torch")
     assert h.shape == (3, 23, 2, 8)
     assert rel_err(h, h_ref) < 1e-12
-    for a, r in zip(s, s_ref):
+    for a, r in zip(s, s_ref, strict=True):
         assert rel_err(a, r) < 1e-12
 
 
@@ -59,7 +59,7 @@ def test_gradients_match_autograd_reference_fp32():
         h, (hS, c, n, m) = fn(*leaves)
         ((h * w).sum() + c.sum()).backward()
         grads.append([x.grad for x in leaves])
-    for a, r in zip(*grads):
+    for a, r in zip(*grads, strict=True):
         assert rel_err(a, r) < 1e-4
 
 
@@ -108,7 +108,7 @@ def test_step_equals_sequence():
     for t in range(10):
         h_t, state = slstm_step(xg[:, t], R, b, state)
         assert rel_err(h_t, h_seq[:, t]) < 1e-5
-    for a, r in zip(state, s_seq):
+    for a, r in zip(state, s_seq, strict=True):
         assert rel_err(a, r) < 1e-5
 
 

@@ -11,7 +11,7 @@ from xlstm_ts.bench.published import (
     published,
     published_avg,
 )
-from xlstm_ts.bench.tables import fmt, markdown_table
+from xlstm_ts.bench.tables import fmt, markdown_table, model_columns
 
 __all__ = ["comparison_frame", "comparison_markdown", "targets_frame", "targets_markdown"]
 
@@ -53,38 +53,38 @@ def comparison_frame(summary: pd.DataFrame, averages: pd.DataFrame) -> pd.DataFr
 
 
 def comparison_markdown(summary: pd.DataFrame, averages: pd.DataFrame) -> str:
-    """Per (dataset, regime, L): rows = H + avg; our models' MSE with Δ to the best published
-    MSE of the row, then the published columns."""
+    """Per (dataset, regime): rows = H + avg; our models' MSE (with their look-back where it
+    differs from the regime's) with Δ to the best published MSE of the row, then the published
+    columns."""
     if summary.empty:
         return "_(no finished runs)_\n"
     parts = []
-    for (ds, regime, L), grp in summary.groupby(["dataset", "regime", "lookback"], sort=True):
+    for (ds, regime), grp in summary.groupby(["dataset", "regime"], sort=True):
+        names, caption = model_columns(grp)
         refs = published(ds, regime)
         avg_refs = published_avg(ds, regime)
         if not refs:
-            parts.append(f"### {ds}, {regime} (L={L})\n\nNo published numbers collected for this "
+            parts.append(f"### {ds}, {regime} ({caption})\n\nNo published numbers collected for this "
                          "dataset/regime.\n")
             continue
-        labels = sorted(grp["label"].unique())
         rows = []
-        horizons = sorted(set(grp["horizon"]))
-        for H in horizons:
+        for H in sorted(set(grp["horizon"])):
             best = min((v[H][0] for v in refs.values() if H in v), default=None)
             r = {"H": str(H)}
-            for lab in labels:
-                m = grp[(grp["label"] == lab) & (grp["horizon"] == H)]
-                r[lab] = "" if m.empty else _with_delta(m["mse_mean"].iloc[0], best)
+            for (lab, L), name in names.items():
+                m = grp[(grp["label"] == lab) & (grp["lookback"] == L) & (grp["horizon"] == H)]
+                r[name] = "" if m.empty else _with_delta(m["mse_mean"].iloc[0], best)
             for src, v in refs.items():
                 r[src] = fmt(v[H][0]) if H in v else ""
             rows.append(r)
-        av = averages[(averages["dataset"] == ds) & (averages["regime"] == regime)
-                      & (averages["lookback"] == L)] if not averages.empty else averages
+        av = averages[(averages["dataset"] == ds) & (averages["regime"] == regime)] \
+            if not averages.empty else averages
         if not av.empty:
             best = min(avg_refs.values())
             r = {"H": "**avg**"}
-            for lab in labels:
-                m = av[av["label"] == lab]
-                r[lab] = "" if m.empty else _with_delta(m["mse_mean"].iloc[0], best)
+            for (lab, L), name in names.items():
+                m = av[(av["label"] == lab) & (av["lookback"] == L)]
+                r[name] = "" if m.empty else _with_delta(m["mse_mean"].iloc[0], best)
             for src in refs:
                 r[src] = fmt(avg_refs[src])
             rows.append(r)
@@ -92,7 +92,7 @@ def comparison_markdown(summary: pd.DataFrame, averages: pd.DataFrame) -> str:
                 for row in rows:
                     row["xLSTM-Mixer †"] = fmt(avg_refs["xLSTM-Mixer †"]) if row["H"] == "**avg**" else ""
         t = pd.DataFrame(rows)
-        parts.append(f"### {ds}, {regime} look-back (ours L={L}): test MSE, ours (Δ to the best "
+        parts.append(f"### {ds}, {regime} look-back (ours {caption}): test MSE, ours (Δ to the best "
                      "published MSE of the row) | published\n\n" + markdown_table(t))
     return "\n".join(parts)
 

@@ -18,8 +18,8 @@ import pandas as pd
 from xlstm_ts.bench.published import horizons_for
 from xlstm_ts.bench.runner import DROP_LAST_BATCHES
 
-__all__ = ["averages_frame", "droplast_frame", "fmt", "markdown_table", "runs_frame", "selection_frame",
-           "selection_markdown", "summary_frame", "write_frame"]
+__all__ = ["averages_frame", "droplast_frame", "fmt", "markdown_table", "model_columns", "runs_frame",
+           "selection_frame", "selection_markdown", "summary_frame", "write_frame"]
 
 KEYS = ["dataset", "regime", "lookback", "label"]
 DROPLAST_COLUMNS = [f"mse_droplast_{b}" for b in DROP_LAST_BATCHES]
@@ -183,35 +183,50 @@ def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join([head, sep, *body]) + "\n"
 
 
+def model_columns(grp: pd.DataFrame) -> tuple[dict[tuple[str, int], str], str]:
+    """Display names of the (label, look-back) pairs of one (dataset, regime) table and its
+    look-back caption: a model with its own look-back (``lookback: {long: 720}``) is named
+    ``label (L=720)``; the rest share the regime's look-back (the most common one)."""
+    pairs = sorted({(str(lab), int(L)) for lab, L in zip(grp["label"], grp["lookback"], strict=True)})
+    Ls = grp.drop_duplicates(["label", "lookback"])["lookback"].astype(int)
+    common = int(Ls.mode().max())
+    names = {(lab, L): lab if L == common else f"{lab} (L={L})" for lab, L in pairs}
+    own = sorted({L for _, L in pairs} - {common})
+    caption = f"L={common}" + (f"; {', '.join(f'L={L}' for L in own)} where named" if own else "")
+    return names, caption
+
+
 def summary_markdown(summary: pd.DataFrame, averages: pd.DataFrame) -> str:
-    """Per (dataset, regime, L): rows = horizons + avg, columns = models, ``MSE±std / MAE±std``."""
+    """Per (dataset, regime): rows = horizons + avg, columns = models (with their look-back where
+    it differs from the regime's), ``MSE±std / MAE±std``."""
     if summary.empty:
         return "_(no finished runs)_\n"
     parts = []
-    for (ds, regime, L), grp in summary.groupby(KEYS[:3], sort=True):
-        labels = sorted(grp["label"].unique())
-        seeds = {lab: int(grp[grp["label"] == lab]["n_seeds"].max()) for lab in labels}
+    for (ds, regime), grp in summary.groupby(["dataset", "regime"], sort=True):
+        names, caption = model_columns(grp)
+        seeds = {k: int(grp[(grp["label"] == k[0]) & (grp["lookback"] == k[1])]["n_seeds"].max())
+                 for k in names}
         rows = []
         for H, hg in grp.groupby("horizon"):
             r = {"H": str(H)}
-            for lab in labels:
-                m = hg[hg["label"] == lab]
-                r[lab] = "" if m.empty else (
+            for (lab, L), name in names.items():
+                m = hg[(hg["label"] == lab) & (hg["lookback"] == L)]
+                r[name] = "" if m.empty else (
                     f"{mean_std(m['mse_mean'].iloc[0], m['mse_std'].iloc[0])} / "
                     f"{mean_std(m['mae_mean'].iloc[0], m['mae_std'].iloc[0])}")
             rows.append(r)
-        av = averages[(averages["dataset"] == ds) & (averages["regime"] == regime)
-                      & (averages["lookback"] == L)] if not averages.empty else averages
+        av = averages[(averages["dataset"] == ds) & (averages["regime"] == regime)] \
+            if not averages.empty else averages
         if not av.empty:
             r = {"H": "**avg**"}
-            for lab in labels:
-                m = av[av["label"] == lab]
-                r[lab] = "" if m.empty else (
+            for (lab, L), name in names.items():
+                m = av[(av["label"] == lab) & (av["lookback"] == L)]
+                r[name] = "" if m.empty else (
                     f"**{mean_std(m['mse_mean'].iloc[0], m['mse_std'].iloc[0])}** / "
                     f"{mean_std(m['mae_mean'].iloc[0], m['mae_std'].iloc[0])}")
             rows.append(r)
-        t = pd.DataFrame(rows).rename(columns={lab: f"{lab} (n={seeds[lab]})" for lab in labels})
-        parts.append(f"### {ds}, {regime} look-back (L={L}): test MSE / MAE, mean±std over seeds\n\n"
+        t = pd.DataFrame(rows).rename(columns={name: f"{name} (n={seeds[k]})" for k, name in names.items()})
+        parts.append(f"### {ds}, {regime} look-back ({caption}): test MSE / MAE, mean±std over seeds\n\n"
                      + markdown_table(t))
     return "\n".join(parts)
 

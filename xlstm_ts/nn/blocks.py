@@ -68,7 +68,7 @@ class XLSTMStack(nn.Module):
             raise ValueError(f"XLSTMStack expects (B, S, {self.config.embedding_dim}); got {tuple(x.shape)}")
         state = state if state is not None else [None] * len(self.blocks)
         new_state = []
-        for block, s in zip(self.blocks, state):
+        for block, s in zip(self.blocks, state, strict=True):
             x, s = block(x, s)
             new_state.append(s)
         return self.post_norm(x), new_state

@@ -16,7 +16,6 @@ from torch.utils.data import DataLoader
 from .callbacks import RestoreBestWeights
 from .module import ForecastModule
 
-
 LAST_CHECKPOINT = "last"
 
 

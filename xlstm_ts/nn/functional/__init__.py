@@ -21,7 +21,13 @@ from .mlstm_chunkwise import mlstm_chunkwise_torch
 from .mlstm_parallel import mlstm_parallel
 from .mlstm_recurrent import mlstm_recurrent
 from .mlstm_recurrent import mlstm_step as _mlstm_step_torch
-from .slstm import SLSTMState, _slstm_sequence_torch, slstm_recurrent_autograd, slstm_step, slstm_zero_state
+from .slstm import (
+    SLSTMState,
+    _slstm_sequence_torch,
+    slstm_recurrent_autograd,
+    slstm_step,
+    slstm_zero_state,
+)
 
 
 def mlstm_chunkwise(
