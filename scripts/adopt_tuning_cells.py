@@ -22,9 +22,11 @@ def main(argv=None) -> int:
     ap.add_argument("--from", dest="src", required=True, help="output directory of the tuning grid")
     ap.add_argument("--from-label", required=True, help="the tuning variant's label")
     ap.add_argument("--out", required=True, help="output directory of the preset's grid")
+    ap.add_argument("--regimes", help="long and/or short (default: the preset's)")
     args = ap.parse_args(argv)
     cfg = load_bench_config(args.config)
-    cells = expand_cells(cfg, [load_bench_data(ds) for ds in cfg["datasets"]], models=[args.label])
+    cells = expand_cells(cfg, [load_bench_data(ds) for ds in cfg["datasets"]], models=[args.label],
+                         regimes=args.regimes.split(",") if args.regimes else None)
     try:
         adopted = adopt_cells(cells, args.src, args.from_label, args.out)
     except ValueError as err:
