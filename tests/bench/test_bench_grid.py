@@ -70,6 +70,24 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path, synthetic_csv, tiny_config, c
     assert json.loads((out / "cells/toy/L24/H12/dlinear/seed1.json").read_text())["train"]["max_epochs"] == 2
 
 
+def test_plots_put_every_directory_and_lookback_of_a_horizon_in_one_file(tmp_path, synthetic_csv, tiny_config):
+    from xlstm_ts.bench.plots import _collect
+
+    base = ["--config", str(tiny_config), "--data", str(synthetic_csv), "--target", "load",
+            "--no-progress", "--no-plots"]
+    assert main(base + ["--models", "naive,seasonal_naive", "--out", str(tmp_path / "a")]) == 0
+    assert main(base + ["--models", "naive", "--lookback", "32", "--out", str(tmp_path / "b")]) == 0
+    got = _collect([tmp_path / "a", tmp_path / "b"])
+    assert list(got) == [("toy", 12)]
+    assert sorted(got["toy", 12]) == [("naive", 24), ("naive", 32), ("seasonal_naive", 24)]
+    # the same test windows whatever the look-back (spans start L rows early)
+    np.testing.assert_array_equal(got["toy", 12]["naive", 24]["y"], got["toy", 12]["naive", 32]["y"])
+    merged = tmp_path / "m"
+    assert main(["--report-only", "--out", str(merged), "--include", str(tmp_path / "a"),
+                 "--include", str(tmp_path / "b")]) == 0
+    assert [p.name for p in (merged / "plots").iterdir()] == ["toy_L24_H12.png"]
+
+
 def test_etth1_naive_cell_scores_every_test_window(tmp_path):
     cfg = load_bench_config("etth1")
     data = load_bench_data("ETTh1")

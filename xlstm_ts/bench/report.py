@@ -72,5 +72,5 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
         lines = [f"- {r.get('dataset')} L={r.get('lookback')} H={r.get('horizon')} {r.get('label')} "
                  f"seed={r.get('seed')}: {r.get('error')}" for r in failed]
         (rep / "failed.md").write_text("# Failed cells\n\n" + "\n".join(lines) + "\n")
-    written["plots"] = [p for d in dirs for p in plot_samples(d, rep / "plots")] if plots else []
+    written["plots"] = plot_samples(dirs, rep / "plots") if plots else []
     return written
