@@ -189,8 +189,9 @@ def test_selection_frame_lets_lookbacks_of_a_regime_compete():
 
 def test_tables_name_a_model_with_its_own_lookback():
     from xlstm_ts.bench.compare import comparison_markdown
-    from xlstm_ts.bench.tables import summary_markdown
+    from xlstm_ts.bench.tables import shared_lookback, summary_markdown
 
+    assert shared_lookback([720, 336, 720]) == 720 and shared_lookback([720, 336]) == 336  # tie: shortest
     def row(label, L, H, mse):
         return {"dataset": "weather", "regime": "long", "lookback": L, "horizon": H, "label": label,
                 "n_seeds": 1, "mse_mean": mse, "mse_std": np.nan, "mae_mean": 0.3, "mae_std": np.nan}

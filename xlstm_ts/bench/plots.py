@@ -1,18 +1,18 @@
 """PNG plots of sample test windows (target channel, standardised scale), one file per
 (dataset, H) over every given output directory: the first, middle and last test window, truth
 and each model's forecast. The sample windows do not depend on the look-back (test spans start
-``L`` rows early), so models with different look-backs share a plot; those off the most common
-look-back are labelled ``label (L=...)``."""
+``L`` rows early), so models with different look-backs share a plot; those off the shared
+look-back (:func:`~xlstm_ts.bench.tables.shared_lookback`) are labelled ``label (L=...)``."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from xlstm_ts.bench.runner import SAMPLES_DIR
+from xlstm_ts.bench.tables import shared_lookback
 
 __all__ = ["plot_samples"]
 
@@ -47,19 +47,18 @@ def _collect(out_dirs: Iterable[Path]) -> dict[tuple[str, int], dict[tuple[str, 
     return out
 
 
-def plot_samples(out_dirs: str | Path | Iterable[str | Path], plot_dir: str | Path) -> list[Path]:
-    """Write ``<plot_dir>/<dataset>_L<L>_H<H>.png`` (L: the most common look-back of the plot's
-    models); returns the paths."""
+def plot_samples(out_dirs: Iterable[str | Path], plot_dir: str | Path) -> list[Path]:
+    """Write ``<plot_dir>/<dataset>_L<L>_H<H>.png`` (L: the look-back the plot's models share);
+    returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    dirs = [Path(out_dirs)] if isinstance(out_dirs, (str, Path)) else [Path(d) for d in out_dirs]
     plot_dir = Path(plot_dir)
     paths = []
-    for (ds, H), by_model in sorted(_collect(dirs).items()):
-        common = Counter(L for _, L in by_model).most_common(1)[0][0]
+    for (ds, H), by_model in sorted(_collect(map(Path, out_dirs)).items()):
+        common = shared_lookback(L for _, L in by_model)
         first = next(arr for (_, L), arr in by_model.items() if L == common)
         # guard: only models scored on the same sample windows share the plot
         by_model = {k: a for k, a in by_model.items() if np.array_equal(a["index"], first["index"])}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from xlstm_ts.bench.published import horizons_for
 from xlstm_ts.bench.runner import DROP_LAST_BATCHES
 
 __all__ = ["averages_frame", "droplast_frame", "fmt", "markdown_table", "model_columns", "runs_frame",
-           "selection_frame", "selection_markdown", "summary_frame", "write_frame"]
+           "selection_frame", "selection_markdown", "shared_lookback", "summary_frame", "write_frame"]
 
 KEYS = ["dataset", "regime", "lookback", "label"]
 DROPLAST_COLUMNS = [f"mse_droplast_{b}" for b in DROP_LAST_BATCHES]
@@ -183,13 +184,19 @@ def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join([head, sep, *body]) + "\n"
 
 
+def shared_lookback(lookbacks: Iterable[int]) -> int:
+    """The look-back most models of a table share (ties: the shortest); a model off it has its
+    own look-back and is named ``label (L=...)`` in tables and plots."""
+    counts = Counter(int(L) for L in lookbacks)
+    return min(counts, key=lambda L: (-counts[L], L))
+
+
 def model_columns(grp: pd.DataFrame) -> tuple[dict[tuple[str, int], str], str]:
     """Display names of the (label, look-back) pairs of one (dataset, regime) table and its
     look-back caption: a model with its own look-back (``lookback: {long: 720}``) is named
-    ``label (L=720)``; the rest share the regime's look-back (the most common one)."""
+    ``label (L=720)``; the rest share :func:`shared_lookback`."""
     pairs = sorted({(str(lab), int(L)) for lab, L in zip(grp["label"], grp["lookback"], strict=True)})
-    Ls = grp.drop_duplicates(["label", "lookback"])["lookback"].astype(int)
-    common = int(Ls.mode().max())
+    common = shared_lookback(L for _, L in pairs)
     names = {(lab, L): lab if L == common else f"{lab} (L={L})" for lab, L in pairs}
     own = sorted({L for _, L in pairs} - {common})
     caption = f"L={common}" + (f"; {', '.join(f'L={L}' for L in own)} where named" if own else "")
