@@ -33,8 +33,14 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ._tuning import launcher
-from ._utils import HALF_DTYPES, check_device, half_dot, next_pow2
-from .mlstm_chunkwise_bw import _bw_dqdk_kernel, _bw_dstates_kernel, _bw_dv_kernel, _bw_gates_kernel
+from ._utils import HALF_DTYPES, check_device, half_dot, head_block, next_pow2
+from .mlstm_chunkwise_bw import (
+    _bw_dlogw_kernel,
+    _bw_dqdk_kernel,
+    _bw_dstates_kernel,
+    _bw_dv_kernel,
+    _bw_gates_kernel,
+)
 from .mlstm_chunkwise_fw import _fw_intra_kernel, _fw_states_kernel
 
 PAD_I = -1.0e30  # input-gate pre-activation of padded steps (their weight is exactly 0)
@@ -171,22 +177,27 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
         dq = torch.empty_like(qc)
         dk = torch.empty_like(kc)
         dv = torch.empty_like(vc)
-        dipart = torch.zeros(BH, Sp, device=dev, dtype=torch.float32)
-        fpart = torch.zeros(BH, Sp, device=dev, dtype=torch.float32)
+        xpart = torch.zeros(BH, Sp, device=dev, dtype=torch.float32)
+        ypart = torch.zeros(BH, Sp, device=dev, dtype=torch.float32)
         zpart = torch.zeros(BH, NC, device=dev, dtype=torch.float32)
-        launcher(_bw_dqdk_kernel, "bw_dqdk", DQK, DV, reset_to_zero=["dipart_ptr", "fpart_ptr", "zpart_ptr"])[
+        launcher(_bw_dqdk_kernel, "bw_dqdk", DQK, DV, reset_to_zero=["xpart_ptr", "ypart_ptr", "zpart_ptr"])[
             _tiles(DQK, DV, "k", BH, NC)](
             qc, kc, vc, dhc, lf, ig, Cs, ns, ms, dCs, dns, m_row, invN, dden, dq, dk,
-            dipart, fpart, zpart, S, NC, scale, DQK=DQK, DV=DV, L=L, HALF=half,
+            xpart, ypart, zpart, S, NC, scale, DQK=DQK, DV=DV, L=L, HALF=half,
         )
         launcher(_bw_dv_kernel, "bw_dv", DQK, DV)[_tiles(DQK, DV, "v", BH, NC)](
             qc, kc, dhc, lf, ig, ms, dCs, m_row, invN, dv, S, NC, scale, DQK=DQK, DV=DV, L=L, HALF=half,
         )
         del Cs
+        dli = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
+        dlf = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
+        _bw_dlogw_kernel[(NC, BH)](qc, kc, vc, dhc, lf, ig, m_row, invN, dden, xpart, ypart, dli, dlf, S, NC,
+                                   scale, DQK=DQK, DV=DV, L=L, BK=head_block(DQK), BV=head_block(DV),
+                                   HALF=half, num_warps=8)
         di = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
         fbar = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
         dM0 = torch.empty(BH, device=dev, dtype=torch.float32)
-        _bw_gates_kernel[(BH,)](lf, ig, ms, dmh, dipart, fpart, zpart, dM_S, di, fbar, dM0, NC,
+        _bw_gates_kernel[(BH,)](lf, ig, ms, dmh, dli, dlf, zpart, dM_S, di, fbar, dM0, NC,
                                 L=L, num_warps=4)
 
         dq = dq.reshape(B, H, S, DQK).to(q_dt)

@@ -9,8 +9,12 @@ wins the max (else 0). The kernels compute that linear-attention gradient chunkw
   chunks, starting from the gradient of the returned final state; entry c is the gradient of
   the state entering chunk c (entry 0 is the gradient of the initial state).
 - :func:`_bw_dqdk_kernel` / :func:`_bw_dv_kernel`: per chunk, the intra-chunk parallel part plus
-  the carried-state part of dq, dk / dv; the first also reduces the log-weight gradient into
-  the sums the gate gradients need.
+  the carried-state part of dq, dk / dv; the first also reduces the carried-state part of the
+  log-weight gradient to per-step vectors.
+- :func:`_bw_dlogw_kernel`: per chunk, the log-weight gradient reduced to the sums the gate
+  gradients need (a kernel of its own: inside the dq/dk kernel these ``L x L`` reductions made
+  ptxas spill registers — 255 registers and 728 bytes of spill stores per thread at
+  Dqk = Dv = 64, bf16, sm_90).
 - :func:`_bw_gates_kernel`: the stabilisers' own gradient, routed to the arg-max of each row
   (see :mod:`.mlstm_chunkwise`), and the final di and d(logsigmoid f).
 """
@@ -88,20 +92,18 @@ def _bw_dstates_kernel(
 @triton.jit
 def _bw_dqdk_kernel(
     q_ptr, k_ptr, v_ptr, dh_ptr, lf_ptr, ig_ptr, Cs_ptr, ns_ptr, ms_ptr, dCs_ptr, dns_ptr,
-    mrow_ptr, invN_ptr, dden_ptr, dq_ptr, dk_ptr, dipart_ptr, fpart_ptr, zpart_ptr,
+    mrow_ptr, invN_ptr, dden_ptr, dq_ptr, dk_ptr, xpart_ptr, ypart_ptr, zpart_ptr,
     S, NC, scale,
     DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
     HALF: tl.constexpr,
 ):
     """grid (DQK tiles, NC, BH): dq and dk of one chunk for one DQK tile.
 
-    Also accumulates (atomically over DQK tiles) this tile's share of the log-weight gradient
-    ``G[t, s] = W[t, s] (q_t . k_s) (dnum'_t . v'_s)`` (stabilisers fixed) in the forms the gate
-    gradients need: column sums (``dipart``, the input-gate gradient), and the sums over the
-    pairs that straddle step r, ``sum_{t >= r, s < r}`` (``fpart``, the gradient of lf_r from
-    pairs inside the chunk, from the carried state into rows of this chunk (X) and from this
-    chunk's keys into later rows (Y)); ``zpart = <C'_c, dC'_{c+1}>`` (pairs that jump the chunk).
-    Summing only straddling pairs avoids the cancellation of ``sum_t (q . dq - k . dk)``.
+    Also accumulates (atomically over DQK tiles) this tile's share of the log-weight gradient of
+    the pairs that involve a carried state (stabilisers fixed), per step: ``xpart`` (row t, pairs
+    (t, s before the chunk)), ``ypart`` (column s, pairs (t after the chunk, s)) and
+    ``zpart = <C'_c, dC'_{c+1}>`` (pairs that jump the chunk). :func:`_bw_dlogw_kernel` turns
+    them into the gate-gradient sums.
     """
     pk = tl.program_id(0)
     c = tl.program_id(1)
@@ -116,15 +118,7 @@ def _bw_dqdk_kernel(
     sbase = bh * (NC + 1) + c
     gb = bh * Sp + c * L + r
 
-    b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
-    m_c = tl.load(ms_ptr + sbase)
-    m_next = tl.load(ms_ptr + sbase + 1)
-    m_row = tl.load(mrow_ptr + gb)
     invN = tl.load(invN_ptr + gb)
-    dden = tl.load(dden_ptr + gb)
-    W = tl.exp(logits - m_row[:, None])
-    e = tl.exp(b + m_c - m_row)
-    e2 = tl.exp(a - m_next)
 
     dP = tl.zeros((L, L), dtype=tl.float32)
     dq_inter = tl.zeros((L, BK), dtype=tl.float32)
@@ -145,6 +139,16 @@ def _bw_dqdk_kernel(
         dCn = tl.load(dCs_ptr + (sbase + 1) * DQK * DV + c_off, mask=cm, other=0.0).to(tl.float32)
         dk_inter += mm(vt, tl.trans(dCn), HALF, DT)
         z += tl.sum(Cc * dCn, axis=1)
+    # The gates only after the loop over DV: fewer L x L tiles live across it (register
+    # pressure; ptxas reported spills when the logits and W were held through the loop).
+    b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+    m_c = tl.load(ms_ptr + sbase)
+    m_next = tl.load(ms_ptr + sbase + 1)
+    m_row = tl.load(mrow_ptr + gb)
+    dden = tl.load(dden_ptr + gb)
+    W = tl.exp(logits - m_row[:, None])
+    e = tl.exp(b + m_c - m_row)
+    e2 = tl.exp(a - m_next)
     dPp = dP + dden[:, None]
     G = W * dPp
     qm = mt[:, None] & mk[None, :]
@@ -160,20 +164,70 @@ def _bw_dqdk_kernel(
     tl.store(dk_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], (dks * scale).to(dk_ptr.dtype.element_ty),
              mask=qm)
 
-    # This tile's share of the log-weight gradients (exact fp32 products).
-    Gl = G * tl.dot(qt, tl.trans(ks), input_precision="ieee")  # G[t, s], zero above the diagonal
-    X = e * tl.sum(qt * dq_i, axis=1)  # row t: pairs (t, s before the chunk)
-    Y = e2 * tl.sum(ks * dk_i, axis=1)  # column s: pairs (t after the chunk, s)
-    tl.atomic_add(dipart_ptr + gb, tl.sum(Gl, axis=0) + Y)
+    # This tile's share of the row sums the gate gradients need from the carried states
+    # (reduced to sums by _bw_dlogw_kernel; kept out of here, as L x L work spills registers).
+    tl.atomic_add(xpart_ptr + gb, e * tl.sum(qt * dq_i, axis=1))  # row t: pairs (t, s before the chunk)
+    tl.atomic_add(ypart_ptr + gb, e2 * tl.sum(ks * dk_i, axis=1))  # column s: pairs (t after the chunk, s)
+    tl.atomic_add(zpart_ptr + bh * NC + c, tl.sum(z + nc * dnn, axis=0))
+
+
+@triton.jit
+def _bw_dlogw_kernel(
+    q_ptr, k_ptr, v_ptr, dh_ptr, lf_ptr, ig_ptr, mrow_ptr, invN_ptr, dden_ptr, xpart_ptr, ypart_ptr,
+    dli_ptr, dlf_ptr, S, NC, scale,
+    DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    HALF: tl.constexpr,
+):
+    """grid (NC, BH): the log-weight gradient of one chunk reduced to the gate-gradient sums.
+
+    ``G[t, s] = W[t, s] (q_t . k_s) (dnum'_t . v'_s)`` for the pairs inside the chunk
+    (stabilisers fixed) plus the carried-state pairs of :func:`_bw_dqdk_kernel` (``xpart``,
+    ``ypart``), summed over t (``dli``: input gate of step s) and over the pairs that straddle
+    step r, ``sum_{t >= r > s}`` (``dlf``: log forget gate of step r). Summing only straddling
+    pairs avoids the cancellation of ``sum_t (q . dq - k . dk)``.
+    """
+    c = tl.program_id(0)
+    bh = tl.program_id(1).to(tl.int64)
+    DT = q_ptr.dtype.element_ty
+    r = tl.arange(0, L)
+    t = c * L + r
+    mt = t < S
+    Sp = NC * L
+    gb = bh * Sp + c * L + r
+    invN = tl.load(invN_ptr + gb)
+
+    qk = tl.zeros((L, L), dtype=tl.float32)
+    for kb in range(0, DQK, BK):
+        dk_ = kb + tl.arange(0, BK)
+        qm = mt[:, None] & (dk_ < DQK)[None, :]
+        qt = tl.load(q_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32)
+        kt = tl.load(k_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32)
+        qk += mm(qt, tl.trans(kt), HALF, DT)
+    dP = tl.zeros((L, L), dtype=tl.float32)
+    for vb in range(0, DV, BV):
+        dv = vb + tl.arange(0, BV)
+        vm = mt[:, None] & (dv < DV)[None, :]
+        dnum = tl.load(dh_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
+        vt = tl.load(v_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
+        dP += mm(dnum * invN[:, None], tl.trans(vt), HALF, DT)
+    b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+    m_row = tl.load(mrow_ptr + gb)
+    dden = tl.load(dden_ptr + gb)
+    # G[t, s] * (q_t . k_s); zero above the diagonal (W is 0 there)
+    Gl = tl.exp(logits - m_row[:, None]) * (dP + dden[:, None]) * (qk * scale)
+    X = tl.load(xpart_ptr + gb)
+    Y = tl.load(ypart_ptr + gb)
+    tl.store(dli_ptr + gb, tl.sum(Gl, axis=0) + Y)
     # sum_{t >= r} sum_{s < r} G[t, s]: P[t, j] = sum_{s <= j} G[t, s]; Q[j] = sum_{t > j} P[t, j];
-    # the wanted sum at r is Q[r - 1] (never touches the diagonal).
+    # the wanted sum at r is Q[r - 1]. Neither touches the diagonal, which can dwarf the
+    # straddling pairs when forget gates are nearly closed (no exclusive sum by subtraction).
     P = tl.cumsum(Gl, axis=1)
     Q = tl.sum(tl.where(r[:, None] > r[None, :], P, 0.0), axis=0)
     corner = tl.sum(tl.where(r[:, None] == r[None, :] - 1, Q[:, None], 0.0), axis=0)
-    fx = tl.sum(tl.where(r[:, None] >= r[None, :], X[:, None], 0.0), axis=0)  # sum_{t >= r} X_t
-    fy = tl.sum(tl.where(r[:, None] < r[None, :], Y[:, None], 0.0), axis=0)  # sum_{s < r} Y_s
-    tl.atomic_add(fpart_ptr + gb, corner + fx + fy)
-    tl.atomic_add(zpart_ptr + bh * NC + c, tl.sum(z + nc * dnn, axis=0))
+    fx = tl.cumsum(X, axis=0, reverse=True)  # sum_{t >= r} X_t
+    # sum_{s < r} Y_s, not as an inclusive sum minus Y_r (Y_r can dwarf the earlier terms)
+    fy = tl.sum(tl.where(r[:, None] < r[None, :], Y[:, None], 0.0), axis=0)
+    tl.store(dlf_ptr + gb, corner + fx + fy)
 
 
 @triton.jit
@@ -225,8 +279,8 @@ def _bw_dv_kernel(
 
 @triton.jit
 def _bw_gates_kernel(
-    lf_ptr, ig_ptr, ms_ptr, dmh_ptr, dipart_ptr, fpart_ptr, zpart_ptr, dMS_ptr, di_ptr, fbar_ptr,
-    dM0_ptr, NC, L: tl.constexpr,
+    lf_ptr, ig_ptr, ms_ptr, dmh_ptr, dli_ptr, dlf_ptr, zpart_ptr, dMS_ptr, di_ptr, fbar_ptr, dM0_ptr,
+    NC, L: tl.constexpr,
 ):
     """grid (BH,): input-gate gradient di and ``fbar_r = dL/d lf_r`` (then df = sigmoid(-f) fbar).
 
@@ -266,7 +320,7 @@ def _bw_gates_kernel(
         fb += tl.sum(tl.where(r[:, None] >= r[None, :], dmx[:, None], 0.0), axis=0)
         # Pairs (after the chunk, before the chunk) with fixed stabilisers.
         z = tl.exp(g + m_c - m_next) * tl.load(zpart_ptr + bh * NC + c)
-        tl.store(di_ptr + gb, tl.load(dipart_ptr + gb) + A)
-        tl.store(fbar_ptr + gb, tl.load(fpart_ptr + gb) + fb + z)
+        tl.store(di_ptr + gb, tl.load(dli_ptr + gb) + A)
+        tl.store(fbar_ptr + gb, tl.load(dlf_ptr + gb) + fb + z)
         dM = dM_z + tl.sum(dmx, axis=0)
     tl.store(dM0_ptr + bh, dM)
