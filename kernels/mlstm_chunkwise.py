@@ -189,16 +189,17 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
             qc, kc, dhc, lf, ig, ms, dCs, m_row, invN, dv, S, NC, scale, DQK=DQK, DV=DV, L=L, HALF=half,
         )
         del Cs
-        dli = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
-        dlf = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
-        _bw_dlogw_kernel[(NC, BH)](qc, kc, vc, dhc, lf, ig, m_row, invN, dden, xpart, ypart, dli, dlf, S, NC,
-                                   scale, DQK=DQK, DV=DV, L=L, BK=head_block(DQK), BV=head_block(DV),
-                                   HALF=half, num_warps=8)
         di = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
         fbar = torch.empty(BH, Sp, device=dev, dtype=torch.float32)
+        carry = torch.empty(BH, NC, device=dev, dtype=torch.float32)
+        aarg = torch.empty(BH, NC, device=dev, dtype=torch.int32)
+        smx = torch.empty(BH, NC, device=dev, dtype=torch.float32)
+        _bw_dlogw_kernel[(NC, BH)](qc, kc, vc, dhc, lf, ig, ms, m_row, invN, dden, dmh, xpart, ypart, zpart,
+                                   di, fbar, carry, aarg, smx, S, NC, scale,
+                                   DQK=DQK, DV=DV, L=L, BK=head_block(DQK), BV=head_block(DV), HALF=half,
+                                   num_warps=8)
         dM0 = torch.empty(BH, device=dev, dtype=torch.float32)
-        _bw_gates_kernel[(BH,)](lf, ig, ms, dmh, dli, dlf, zpart, dM_S, di, fbar, dM0, NC,
-                                L=L, num_warps=4)
+        _bw_gates_kernel[(BH,)](carry, aarg, smx, dM_S, di, fbar, dM0, NC, L=L, num_warps=1)
 
         dq = dq.reshape(B, H, S, DQK).to(q_dt)
         dk = dk.reshape(B, H, S, DQK).to(k_dt)

@@ -11,12 +11,13 @@ wins the max (else 0). The kernels compute that linear-attention gradient chunkw
 - :func:`_bw_dqdk_kernel` / :func:`_bw_dv_kernel`: per chunk, the intra-chunk parallel part plus
   the carried-state part of dq, dk / dv; the first also reduces the carried-state part of the
   log-weight gradient to per-step vectors.
-- :func:`_bw_dlogw_kernel`: per chunk, the log-weight gradient reduced to the sums the gate
-  gradients need (a kernel of its own: inside the dq/dk kernel these ``L x L`` reductions made
-  ptxas spill registers — 255 registers and 728 bytes of spill stores per thread at
-  Dqk = Dv = 64, bf16, sm_90).
-- :func:`_bw_gates_kernel`: the stabilisers' own gradient, routed to the arg-max of each row
-  (see :mod:`.mlstm_chunkwise`), and the final di and d(logsigmoid f).
+- :func:`_bw_dlogw_kernel`: per chunk (in parallel), the log-weight gradient and the
+  stabilisers' own gradient (routed to the arg-max of each row, see :mod:`.mlstm_chunkwise`)
+  reduced to di and d(logsigmoid f). A kernel of its own: inside the dq/dk kernel these
+  ``L x L`` reductions made ptxas spill registers (255 registers and 728 bytes of spill stores
+  per thread at Dqk = Dv = 64, bf16, sm_90).
+- :func:`_bw_gates_kernel`: the stabiliser gradient that crosses chunk boundaries, a light
+  sequential pass over the chunks (O(L) per chunk).
 """
 
 from __future__ import annotations
@@ -172,65 +173,6 @@ def _bw_dqdk_kernel(
 
 
 @triton.jit
-def _bw_dlogw_kernel(
-    q_ptr, k_ptr, v_ptr, dh_ptr, lf_ptr, ig_ptr, mrow_ptr, invN_ptr, dden_ptr, xpart_ptr, ypart_ptr,
-    dli_ptr, dlf_ptr, S, NC, scale,
-    DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
-    HALF: tl.constexpr,
-):
-    """grid (NC, BH): the log-weight gradient of one chunk reduced to the gate-gradient sums.
-
-    ``G[t, s] = W[t, s] (q_t . k_s) (dnum'_t . v'_s)`` for the pairs inside the chunk
-    (stabilisers fixed) plus the carried-state pairs of :func:`_bw_dqdk_kernel` (``xpart``,
-    ``ypart``), summed over t (``dli``: input gate of step s) and over the pairs that straddle
-    step r, ``sum_{t >= r > s}`` (``dlf``: log forget gate of step r). Summing only straddling
-    pairs avoids the cancellation of ``sum_t (q . dq - k . dk)``.
-    """
-    c = tl.program_id(0)
-    bh = tl.program_id(1).to(tl.int64)
-    DT = q_ptr.dtype.element_ty
-    r = tl.arange(0, L)
-    t = c * L + r
-    mt = t < S
-    Sp = NC * L
-    gb = bh * Sp + c * L + r
-    invN = tl.load(invN_ptr + gb)
-
-    qk = tl.zeros((L, L), dtype=tl.float32)
-    for kb in range(0, DQK, BK):
-        dk_ = kb + tl.arange(0, BK)
-        qm = mt[:, None] & (dk_ < DQK)[None, :]
-        qt = tl.load(q_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32)
-        kt = tl.load(k_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32)
-        qk += mm(qt, tl.trans(kt), HALF, DT)
-    dP = tl.zeros((L, L), dtype=tl.float32)
-    for vb in range(0, DV, BV):
-        dv = vb + tl.arange(0, BV)
-        vm = mt[:, None] & (dv < DV)[None, :]
-        dnum = tl.load(dh_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
-        vt = tl.load(v_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
-        dP += mm(dnum * invN[:, None], tl.trans(vt), HALF, DT)
-    b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
-    m_row = tl.load(mrow_ptr + gb)
-    dden = tl.load(dden_ptr + gb)
-    # G[t, s] * (q_t . k_s); zero above the diagonal (W is 0 there)
-    Gl = tl.exp(logits - m_row[:, None]) * (dP + dden[:, None]) * (qk * scale)
-    X = tl.load(xpart_ptr + gb)
-    Y = tl.load(ypart_ptr + gb)
-    tl.store(dli_ptr + gb, tl.sum(Gl, axis=0) + Y)
-    # sum_{t >= r} sum_{s < r} G[t, s]: P[t, j] = sum_{s <= j} G[t, s]; Q[j] = sum_{t > j} P[t, j];
-    # the wanted sum at r is Q[r - 1]. Neither touches the diagonal, which can dwarf the
-    # straddling pairs when forget gates are nearly closed (no exclusive sum by subtraction).
-    P = tl.cumsum(Gl, axis=1)
-    Q = tl.sum(tl.where(r[:, None] > r[None, :], P, 0.0), axis=0)
-    corner = tl.sum(tl.where(r[:, None] == r[None, :] - 1, Q[:, None], 0.0), axis=0)
-    fx = tl.cumsum(X, axis=0, reverse=True)  # sum_{t >= r} X_t
-    # sum_{s < r} Y_s, not as an inclusive sum minus Y_r (Y_r can dwarf the earlier terms)
-    fy = tl.sum(tl.where(r[:, None] < r[None, :], Y[:, None], 0.0), axis=0)
-    tl.store(dlf_ptr + gb, corner + fx + fy)
-
-
-@triton.jit
 def _bw_dv_kernel(
     q_ptr, k_ptr, dh_ptr, lf_ptr, ig_ptr, ms_ptr, dCs_ptr, mrow_ptr, invN_ptr, dv_ptr,
     S, NC, scale,
@@ -278,18 +220,98 @@ def _bw_dv_kernel(
 
 
 @triton.jit
-def _bw_gates_kernel(
-    lf_ptr, ig_ptr, ms_ptr, dmh_ptr, dli_ptr, dlf_ptr, zpart_ptr, dMS_ptr, di_ptr, fbar_ptr, dM0_ptr,
-    NC, L: tl.constexpr,
+def _bw_dlogw_kernel(
+    q_ptr, k_ptr, v_ptr, dh_ptr, lf_ptr, ig_ptr, ms_ptr, mrow_ptr, invN_ptr, dden_ptr, dmh_ptr,
+    xpart_ptr, ypart_ptr, zpart_ptr, di_ptr, fbar_ptr, carry_ptr, aarg_ptr, smx_ptr,
+    S, NC, scale,
+    DQK: tl.constexpr, DV: tl.constexpr, L: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
+    HALF: tl.constexpr,
 ):
-    """grid (BH,): input-gate gradient di and ``fbar_r = dL/d lf_r`` (then df = sigmoid(-f) fbar).
+    """grid (NC, BH): the gate gradients of one chunk, except what crosses its end boundary.
 
-    Every stabiliser is a row maximum of log weights ``l[t, s] = B_t - B_s + i_s`` (or
-    ``B_t + m_0`` for the initial state). The gradient that reaches a row's stabiliser (``dmh``
-    for an output row, ``dM_S`` for the returned final state) belongs to the arg-max entry:
-    inside the chunk it is found directly; when the carried state wins, it is handed to the
-    boundary stabiliser m_c and resolved one chunk earlier, down to ``m_0`` (``dM0``). An entry
-    (t, s) adds to ``di_s`` and to ``fbar_r`` for ``s < r <= t``.
+    1. The log-weight gradient with fixed stabilisers, ``G[t, s] = W[t, s] (q_t . k_s)
+       (dnum'_t . v'_s)`` for the pairs inside the chunk, plus the carried-state pairs of
+       :func:`_bw_dqdk_kernel` (``xpart``, ``ypart``, ``zpart``).
+    2. The stabilisers' own gradient ``dmh`` of the chunk's rows, routed to each row's arg-max:
+       an entry inside the chunk, or the carried state (the pair (t, before the chunk)), whose
+       gradient ``smx`` goes on to the boundary stabiliser m_c.
+    An entry (t, s) adds to ``di_s`` and to ``fbar_r`` (= dL/d lf_r) for ``s < r <= t``: summing
+    only such straddling pairs avoids the cancellation of ``sum_t (q . dq - k . dk)``.
+    The gradient arriving at the end boundary m_{c+1} is routed by :func:`_bw_gates_kernel`,
+    which needs this chunk's ``carry`` (whether m_{c+1} came from the carried state) and
+    ``aarg`` (else its arg-max step).
+    """
+    c = tl.program_id(0)
+    bh = tl.program_id(1).to(tl.int64)
+    DT = q_ptr.dtype.element_ty
+    r = tl.arange(0, L)
+    t = c * L + r
+    mt = t < S
+    Sp = NC * L
+    gb = bh * Sp + c * L + r
+    invN = tl.load(invN_ptr + gb)
+
+    qk = tl.zeros((L, L), dtype=tl.float32)
+    for kb in range(0, DQK, BK):
+        dk_ = kb + tl.arange(0, BK)
+        qm = mt[:, None] & (dk_ < DQK)[None, :]
+        qt = tl.load(q_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32)
+        kt = tl.load(k_ptr + (bh * S + t[:, None]) * DQK + dk_[None, :], mask=qm, other=0.0).to(tl.float32)
+        qk += mm(qt, tl.trans(kt), HALF, DT)
+    dP = tl.zeros((L, L), dtype=tl.float32)
+    for vb in range(0, DV, BV):
+        dv = vb + tl.arange(0, BV)
+        vm = mt[:, None] & (dv < DV)[None, :]
+        dnum = tl.load(dh_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
+        vt = tl.load(v_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=vm, other=0.0).to(tl.float32)
+        dP += mm(dnum * invN[:, None], tl.trans(vt), HALF, DT)
+    b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
+    m_c = tl.load(ms_ptr + bh * (NC + 1) + c)
+    m_next = tl.load(ms_ptr + bh * (NC + 1) + c + 1)
+    m_row = tl.load(mrow_ptr + gb)
+    dden = tl.load(dden_ptr + gb)
+    # 1. G[t, s] * (q_t . k_s); zero above the diagonal (W is 0 there)
+    Gl = tl.exp(logits - m_row[:, None]) * (dP + dden[:, None]) * (qk * scale)
+    # 2. stabiliser routing: m_t = max(b_t + m_c, max_s logits[t, s])
+    dmh = tl.load(dmh_ptr + gb)
+    inter_win = (b + m_c) >= tl.max(logits, axis=1)
+    dmx = tl.where(inter_win, dmh, 0.0)  # entry (t, before the chunk)
+    dmi = tl.where(inter_win, 0.0, dmh)  # entry (t, intra_arg[t])
+    intra_arg = tl.argmax(logits, axis=1)
+    Gl += tl.where(intra_arg[:, None] == r[None, :], dmi[:, None], 0.0)
+    X = tl.load(xpart_ptr + gb) + dmx  # row t: pairs (t, s before the chunk)
+    Y = tl.load(ypart_ptr + gb)  # column s: pairs (t after the chunk, s)
+    tl.store(di_ptr + gb, tl.sum(Gl, axis=0) + Y)
+    # sum_{t >= r} sum_{s < r} G[t, s]: P[t, j] = sum_{s <= j} G[t, s]; Q[j] = sum_{t > j} P[t, j];
+    # the wanted sum at r is Q[r - 1]. Neither touches the diagonal, which can dwarf the
+    # straddling pairs when forget gates are nearly closed (no exclusive sum by subtraction).
+    P = tl.cumsum(Gl, axis=1)
+    Q = tl.sum(tl.where(r[:, None] > r[None, :], P, 0.0), axis=0)
+    corner = tl.sum(tl.where(r[:, None] == r[None, :] - 1, Q[:, None], 0.0), axis=0)
+    fx = tl.cumsum(X, axis=0, reverse=True)  # sum_{t >= r} X_t
+    # sum_{s < r} Y_s, not as an inclusive sum minus Y_r (Y_r can dwarf the earlier terms)
+    fy = tl.sum(tl.where(r[:, None] < r[None, :], Y[:, None], 0.0), axis=0)
+    z = tl.exp(g + m_c - m_next) * tl.load(zpart_ptr + bh * NC + c)  # pairs (after, before the chunk)
+    tl.store(fbar_ptr + gb, corner + fx + fy + z)
+    # the end boundary m_{c+1} = max(g + m_c, max_s a_s)
+    tl.store(carry_ptr + bh * NC + c, ((g + m_c) >= tl.max(a, axis=0)).to(tl.float32))
+    tl.store(aarg_ptr + bh * NC + c, tl.argmax(a, axis=0).to(tl.int32))
+    tl.store(smx_ptr + bh * NC + c, tl.sum(dmx, axis=0))
+
+
+@triton.jit
+def _bw_gates_kernel(
+    carry_ptr, aarg_ptr, smx_ptr, dMS_ptr, di_ptr, fbar_ptr, dM0_ptr, NC, L: tl.constexpr,
+):
+    """grid (BH,): the stabiliser gradient that crosses chunk boundaries, from the last chunk to
+    the first (O(L) work per chunk; the ``L x L`` work is :func:`_bw_dlogw_kernel`'s).
+
+    ``dM`` is the gradient of the boundary stabiliser m_{c+1} (``dM_S`` of the returned state
+    for the last chunk), which belongs to the arg-max entry of a later row: when the carried
+    state won (``carry``), the pair (later row, before chunk c) straddles every step of the
+    chunk and dM passes on to m_c together with the chunk's own ``smx``; else the pair
+    (later row, ``aarg``) straddles the steps after aarg and adds to its input gate. What
+    reaches m_0 is ``dM0``.
     """
     bh = tl.program_id(0).to(tl.int64)
     r = tl.arange(0, L)
@@ -298,29 +320,11 @@ def _bw_gates_kernel(
     for cc in range(NC):
         c = NC - 1 - cc
         gb = bh * Sp + c * L + r
-        b, logits, a, g = chunk_gates(lf_ptr, ig_ptr, bh * Sp + c * L, L)
-        m_c = tl.load(ms_ptr + bh * (NC + 1) + c)
-        m_next = tl.load(ms_ptr + bh * (NC + 1) + c + 1)
-        # Boundary c + 1, m_{c+1} = max(g + m_c, max_s a_s): rows after the chunk.
-        a_arg = tl.argmax(a, axis=0)
-        bound_carry = (g + m_c) >= tl.max(a, axis=0)
-        dM_a = tl.where(bound_carry, 0.0, dM)  # entry (later row, a_arg)
-        dM_z = tl.where(bound_carry, dM, 0.0)  # entry (later row, before the chunk)
-        A = tl.where(r == a_arg, dM_a, 0.0)
-        fb = tl.where(r > a_arg, dM_a, 0.0) + dM_z
-        # Rows of this chunk, m_t = max(b_t + m_c, max_s logits[t, s]).
-        dmh = tl.load(dmh_ptr + gb)
-        intra_arg = tl.argmax(logits, axis=1)
-        inter_win = (b + m_c) >= tl.max(logits, axis=1)
-        dmx = tl.where(inter_win, dmh, 0.0)  # entry (t, before the chunk)
-        dmi = tl.where(inter_win, 0.0, dmh)  # entry (t, intra_arg[t])
-        A += tl.sum(tl.where(intra_arg[:, None] == r[None, :], dmi[:, None], 0.0), axis=0)
-        span = (intra_arg[:, None] < r[None, :]) & (r[None, :] <= r[:, None])
-        fb += tl.sum(tl.where(span, dmi[:, None], 0.0), axis=0)
-        fb += tl.sum(tl.where(r[:, None] >= r[None, :], dmx[:, None], 0.0), axis=0)
-        # Pairs (after the chunk, before the chunk) with fixed stabilisers.
-        z = tl.exp(g + m_c - m_next) * tl.load(zpart_ptr + bh * NC + c)
-        tl.store(di_ptr + gb, tl.load(dli_ptr + gb) + A)
-        tl.store(fbar_ptr + gb, tl.load(dlf_ptr + gb) + fb + z)
-        dM = dM_z + tl.sum(dmx, axis=0)
+        carry = tl.load(carry_ptr + bh * NC + c) > 0.5
+        a_arg = tl.load(aarg_ptr + bh * NC + c)
+        dM_a = tl.where(carry, 0.0, dM)  # entry (later row, a_arg)
+        dM_z = tl.where(carry, dM, 0.0)  # entry (later row, before the chunk)
+        tl.store(di_ptr + gb, tl.load(di_ptr + gb) + tl.where(r == a_arg, dM_a, 0.0))
+        tl.store(fbar_ptr + gb, tl.load(fbar_ptr + gb) + tl.where(r > a_arg, dM_a, 0.0) + dM_z)
+        dM = dM_z + tl.load(smx_ptr + bh * NC + c)
     tl.store(dM0_ptr + bh, dM)
