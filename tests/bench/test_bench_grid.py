@@ -242,3 +242,28 @@ def test_adopt_cells_reuses_identical_runs_only(tmp_path, synthetic_csv, tiny_co
     with pytest.raises(ValueError, match="differs in \\['hparams'\\]"):
         adopt_cells(expand_cells(cfg, [data], models=["dl_other"]), src, "dl_tuned", tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+def test_overrides_per_regime_per_horizon_and_per_horizon_within_a_regime(tmp_path):
+    from xlstm_ts.bench.config import resolve_model
+
+    entry = {"model": "dlinear", "hparams": {"kernel_size": 25}, "train": {"max_epochs": 5},
+             "by_horizon": {720: {"train": {"max_epochs": 7}}},
+             "by_regime": {"short": {"hparams": {"kernel_size": 13},
+                                     "by_horizon": {"96": {"hparams": {"kernel_size": 5}},
+                                                    720: {"train": {"max_epochs": 9}}}}}}
+    cfg = dict(TINY_CONFIG, models={"dl": entry})
+    got = {(reg, h): (hp["kernel_size"], tr["max_epochs"])
+           for reg in ("long", "short") for h in (96, 720)
+           for _, hp, tr in [resolve_model(cfg, "dl", reg, h)]}
+    # most specific wins: regime < horizon < horizon within the regime
+    assert got == {("long", 96): (25, 5), ("long", 720): (25, 7),
+                   ("short", 96): (5, 5), ("short", 720): (13, 9)}
+    for bad_entry, msg in [({"by_horizon": {96: {"hparam": {}}}}, "by_horizon 96: unknown keys \\['hparam'\\]"),
+                           ({"by_regime": {"short": {"by_horizon": {96: {"lookback": 5}}}}},
+                            "by_horizon 96: unknown keys \\['lookback'\\]"),
+                           ({"by_regime": {"short": {"by_regime": {}}}}, "unknown keys \\['by_regime'\\]")]:
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump(dict(TINY_CONFIG, models={"dlinear": bad_entry})))
+        with pytest.raises(ValueError, match=msg):
+            load_bench_config(str(path))

@@ -17,7 +17,8 @@ A config is a mapping::
         hparams: {...}
         train: {...}
         by_horizon: {720: {train: {...}}}   # overrides for one horizon
-        by_regime: {short: {hparams: {...}}}
+        by_regime: {short: {hparams: {...},  # overrides for one regime, and
+                            by_horizon: {96: {hparams: {...}}}}}   # for one horizon in it
       xlstm_mixer:
         lookback: {long: 720}         # this model's own look-back in a regime (searched on
                                       # validation, like TimeMixer's "searched" rows)
@@ -74,6 +75,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 CONFIG_KEYS = {"description", "datasets", "horizons", "lookback", "regimes", "seeds", "train",
                "models", "run", "protocol", "target"}
 MODEL_KEYS = {"model", "hparams", "train", "by_horizon", "by_regime", "lookback", "description"}
+HORIZON_PART_KEYS = {"hparams", "train"}
+REGIME_PART_KEYS = {"hparams", "train", "by_horizon"}
 FAMILY_PRESET = {"ett-hour": "etth1", "ett-minute": "ettm1"}
 
 
@@ -126,8 +129,11 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
         name = entry.get("model", label)
         if name not in MODELS:
             raise ValueError(f"{where}: model {label!r} -> unknown model {name!r}; valid: {sorted(MODELS)}")
-        for part in [entry, *(entry.get("by_horizon") or {}).values(), *(entry.get("by_regime") or {}).values()]:
-            bad_t = sorted(set((part or {}).get("train") or {}) - set(TRAIN_DEFAULTS))
+        for part, allowed, at in _override_parts(entry):
+            bad_k = sorted(set(part) - allowed)
+            if bad_k:
+                raise ValueError(f"{where}: model {label!r}, {at}: unknown keys {bad_k}; valid: {sorted(allowed)}")
+            bad_t = sorted(set(part.get("train") or {}) - set(TRAIN_DEFAULTS))
             if bad_t:
                 raise ValueError(f"{where}: model {label!r}: unknown train settings {bad_t}")
         _check_lookback(entry.get("lookback"), f"{where}: model {label!r}")
@@ -138,6 +144,23 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
         if missing:
             raise ValueError(f"{where}: 'run' names models {missing} that are not under 'models'")
     return cfg
+
+
+def _override_parts(entry: dict[str, Any]):
+    """``(part, allowed keys, where)`` for the entry itself and each of its overrides."""
+    yield {k: v for k, v in entry.items() if k in ("hparams", "train")}, {"hparams", "train"}, "entry"
+    for key, allowed, nested in (("by_horizon", HORIZON_PART_KEYS, False), ("by_regime", REGIME_PART_KEYS, True)):
+        parts = entry.get(key) or {}
+        if not isinstance(parts, dict):
+            raise ValueError(f"'{key}' must map a {key[3:]} to overrides; got {parts!r}")
+        for k, part in parts.items():
+            part = part or {}
+            if not isinstance(part, dict):
+                raise ValueError(f"{key} {k!r} must be a mapping; got {part!r}")
+            yield part, allowed, f"{key} {k!r}"
+            if nested:
+                for h, sub in (part.get("by_horizon") or {}).items():
+                    yield sub or {}, HORIZON_PART_KEYS, f"{key} {k!r} by_horizon {h!r}"
 
 
 def _check_lookback(lb: Any, where: str) -> None:
@@ -224,9 +247,11 @@ def resolve_model(cfg: dict[str, Any], label: str, regime: str, horizon: int,
     hp = copy.deepcopy(entry.get("hparams") or {})
     train = merge(TRAIN_DEFAULTS, cfg.get("train") or {})
     train = merge(train, entry.get("train") or {})
-    for part in ((entry.get("by_regime") or {}).get(regime),
-                 (entry.get("by_horizon") or {}).get(horizon),
-                 (entry.get("by_horizon") or {}).get(str(horizon))):
+    by_regime = (entry.get("by_regime") or {}).get(regime) or {}
+    # most specific last: the regime's, the horizon's, the horizon's within the regime
+    for part in (by_regime,
+                 _for_horizon(entry.get("by_horizon"), horizon),
+                 _for_horizon(by_regime.get("by_horizon"), horizon)):
         if part:
             hp = merge(hp, part.get("hparams") or {})
             train = merge(train, part.get("train") or {})
@@ -236,6 +261,12 @@ def resolve_model(cfg: dict[str, Any], label: str, regime: str, horizon: int,
     if bad:
         raise ValueError(f"model {label!r} ({name}): unknown hparams {bad}; valid: {sorted(model_hparams(name))}")
     return name, hp, train
+
+
+def _for_horizon(parts: dict | None, horizon: int) -> dict | None:
+    """The override of ``horizon`` in a ``by_horizon`` mapping (keys may be ints or strings)."""
+    parts = parts or {}
+    return parts.get(horizon) or parts.get(str(horizon))
 
 
 def regime_of(cfg: dict[str, Any], lookback: int) -> str:
