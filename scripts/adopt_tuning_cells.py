@@ -4,6 +4,8 @@
 
     python scripts/adopt_tuning_cells.py --config ettm1 --label xlstm_mixer \\
         --from runs/bench/ettm1_tuning --from-label mixer_e64_do5_e12 --out runs/bench/ettm1_mixer
+
+``--horizons 96,192`` adopts a variant for those horizons only (a preset chosen per horizon).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ def main(argv=None) -> int:
     ap.add_argument("--from-label", required=True, help="the tuning variant's label")
     ap.add_argument("--out", required=True, help="output directory of the preset's grid")
     ap.add_argument("--regimes", help="long and/or short (default: the preset's)")
+    ap.add_argument("--horizons", help="only these horizons (a variant chosen for some horizons only)")
     args = ap.parse_args(argv)
     cfg = load_bench_config(args.config)
     cells = expand_cells(cfg, [load_bench_data(ds) for ds in cfg["datasets"]], models=[args.label],
-                         regimes=args.regimes.split(",") if args.regimes else None)
+                         regimes=args.regimes.split(",") if args.regimes else None,
+                         horizons=[int(h) for h in args.horizons.split(",")] if args.horizons else None)
     try:
         adopted = adopt_cells(cells, args.src, args.from_label, args.out)
     except ValueError as err:
