@@ -148,7 +148,7 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _override_parts(entry: dict[str, Any]):
     """``(part, allowed keys, where)`` for the entry itself and each of its overrides."""
-    yield {k: v for k, v in entry.items() if k in ("hparams", "train")}, {"hparams", "train"}, "entry"
+    yield entry, MODEL_KEYS, "entry"
     for key, allowed, nested in (("by_horizon", HORIZON_PART_KEYS, False), ("by_regime", REGIME_PART_KEYS, True)):
         parts = entry.get(key) or {}
         if not isinstance(parts, dict):
