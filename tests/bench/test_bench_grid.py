@@ -267,3 +267,33 @@ def test_overrides_per_regime_per_horizon_and_per_horizon_within_a_regime(tmp_pa
         path.write_text(yaml.safe_dump(dict(TINY_CONFIG, models={"dlinear": bad_entry})))
         with pytest.raises(ValueError, match=msg):
             load_bench_config(str(path))
+
+
+def test_validation_folds_are_selection_only_and_kept_out_of_the_test_tables(tmp_path, synthetic_csv,
+                                                                              tiny_config):
+    out = tmp_path / "run"
+    base = ["--config", str(tiny_config), "--data", str(synthetic_csv), "--target", "load",
+            "--models", "naive,dlinear", "--out", str(out), "--no-progress", "--no-plots"]
+    assert main(base) == 0
+    plain = {r["label"]: r["signature"] for r in load_rows(out)}
+    assert main(base + ["--val-folds", "0,1,2"]) == 0
+    rows = load_rows(out)
+    # fold 0 is the protocol's cell: same signature as without --val-folds (it did not rerun)
+    assert {r["label"]: r["signature"] for r in rows if not r.get("val_fold")} == plain
+    folds = [r for r in rows if r.get("val_fold")]
+    assert sorted((r["label"], r["val_fold"]) for r in folds) == [
+        ("dlinear", 1), ("dlinear", 2), ("naive", 1), ("naive", 2)]
+    for r in folds:
+        assert r["status"] == "ok" and np.isfinite(r["val_mse"])
+        assert "mse" not in r and "test_windows" not in r and "test" not in r["windows"]
+        # ratio protocol on 400 rows: train ends at 280, validation holds 40 target rows
+        k = r["val_fold"]
+        assert r["borders"]["border2s"][:2] == [280 - 40 * k, 320 - 40 * k]
+    assert (out / "cells/toy/L24/H12/dlinear/fold1/seed1.json").is_file()
+    assert len(pd.read_csv(out / "runs.csv")) == 2          # the test tables hold fold 0 only
+    table = pd.read_csv(out / "folds.csv")
+    assert list(table["label"]) == ["dlinear", "naive"]
+    naive = table.set_index("label").loc["naive"]
+    per_fold = [naive[f"val_mse_fold{k}"] for k in (0, 1, 2)]
+    assert naive["val_mse_folds_mean"] == pytest.approx(np.mean(per_fold))
+    assert "val_mse_folds_mean" in (out / "folds.md").read_text()

@@ -108,3 +108,39 @@ def test_cell_signature_follows_model_and_stack_defaults(monkeypatch):
     defaults["xlstm"]["add_post_blocks_norm"] = not defaults["xlstm"].get("add_post_blocks_norm", True)
     monkeypatch.setattr(XLSTMPatch, "defaults", defaults)
     assert cell.signature() != before
+
+
+def test_validation_folds_never_read_the_protocol_validation_or_test_rows():
+    data = load_bench_data("ETTh1")
+    L, H = 336, 96
+    b2_train = 12 * 30 * 24
+    v = 4 * 30 * 24
+    for k in (1, 2):
+        prep = prepare_splits(data, L, H, val_fold=k)
+        assert prep.test is None and set(prep.window_counts()) == {"train", "val"}
+        assert prep.spans.train == (0, b2_train - k * v)
+        assert prep.spans.val == (b2_train - k * v - L, b2_train - (k - 1) * v)
+        assert len(prep.val) == len(prepare_splits(data, L, H).val)  # same validation length
+        # the scaler is refitted on the fold's own training rows
+        t0, t1 = prep.spans.train
+        np.testing.assert_allclose(prep.scaled[t0:t1].mean(0), 0, atol=1e-4)
+    # Rows from the protocol's validation border on cannot change a fold: overwrite them.
+    import dataclasses
+    spoiled = data.values.copy()
+    spoiled[b2_train:] = 1e6
+    other = dataclasses.replace(data, values=spoiled)
+    a, b = prepare_splits(data, L, H, val_fold=1), prepare_splits(other, L, H, val_fold=1)
+    for split in ("train", "val"):
+        xa, xb = getattr(a, split), getattr(b, split)
+        for i in (0, len(xa) - 1):
+            np.testing.assert_array_equal(xa[i]["x"], xb[i]["x"])
+            np.testing.assert_array_equal(xa[i]["y"], xb[i]["y"])
+
+
+def test_a_fold_that_leaves_no_training_rows_is_refused():
+    data = load_bench_data("ETTh1")
+    with pytest.raises(ValueError, match="validation fold 3 leaves no training rows"):
+        prepare_splits(data, 336, 96, val_fold=3)
+    with pytest.raises(ValueError, match="val_fold must be >= 1"):
+        from xlstm_ts.bench.protocol import fold_spans
+        fold_spans(data.n_rows, 336, "ett-hour", 0)

@@ -48,6 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", type=_list(int), help="e.g. 2021,2022,2023")
     g.add_argument("--lookback", type=_list(int), help="look-back(s) replacing the config's regimes, e.g. 512")
     g.add_argument("--regimes", type=_list(), help="long and/or short (L=96; ILI 36)")
+    g.add_argument("--val-folds", type=_list(int), metavar="K,...",
+                   help="validation folds for choosing hyper-parameters: 0 is the protocol's split, "
+                   "k >= 1 validates k validation lengths earlier inside the training rows (no test "
+                   "metrics; tables in folds.*), e.g. 0,1,2")
     t = p.add_argument_group("training overrides (all models)")
     t.add_argument("--max-epochs", type=int)
     t.add_argument("--patience", type=int)
@@ -130,7 +134,7 @@ def run_bench(args: argparse.Namespace) -> int:
         for cfg, datas in _groups(args):
             cells += expand_cells(cfg, datas, horizons=args.horizons, models=args.models,
                                   seeds=args.seeds, lookbacks=args.lookback, regimes=args.regimes,
-                                  train_override=override)
+                                  train_override=override, val_folds=args.val_folds)
             data_by_name.update({d.name: d for d in datas})
         if args.dry_run:
             for c in cells:
@@ -145,7 +149,7 @@ def run_bench(args: argparse.Namespace) -> int:
               f"of {counts['total']} cells in {time.perf_counter() - t0:.0f} s -> {out}", flush=True)
     written = write_report(out, args.report_dir, plots=not args.no_plots, include=args.include)
     rep = Path(args.report_dir) if args.report_dir else out
-    print(f"tables: {rep}/{{runs,summary,averages,comparison,targets}}.{{md,csv,parquet}}; "
+    print(f"tables: {rep}/{{runs,summary,averages,comparison,targets,selection,folds}}.{{md,csv,parquet}}; "
           f"{len(written['plots'])} plots in {rep / 'plots'}")
     return 1 if counts["failed"] else 0
 

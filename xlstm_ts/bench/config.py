@@ -209,12 +209,15 @@ class Cell:
     train: dict = field(hash=False, compare=False)
     seed: int = 0
     config: str = ""
+    val_fold: int = 0   # 0: the protocol's split; k >= 1: validation fold k (no test; protocol.fold_spans)
 
     def signature(self) -> str:
         """Hash of everything that defines the result (not the config file name), with the
         model's hparams fully resolved: changing a model or stack default reruns the cell."""
         d = asdict(self)
         d.pop("config")
+        if not d["val_fold"]:
+            d.pop("val_fold")  # protocol cells keep the signatures they had before folds existed
         try:
             d["hparams"] = resolved_hparams(self.model, self.hparams)
         except (KeyError, ValueError, TypeError):
@@ -224,10 +227,12 @@ class Cell:
 
     def relpath(self) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.dataset)
-        return Path(safe) / f"L{self.lookback}" / f"H{self.horizon}" / self.label / f"seed{self.seed}"
+        leaf = f"seed{self.seed}" if not self.val_fold else f"fold{self.val_fold}/seed{self.seed}"
+        return Path(safe) / f"L{self.lookback}" / f"H{self.horizon}" / self.label / leaf
 
     def describe(self) -> str:
-        return f"{self.dataset} L={self.lookback} H={self.horizon} {self.label} seed={self.seed}"
+        fold = f" fold={self.val_fold}" if self.val_fold else ""
+        return f"{self.dataset} L={self.lookback} H={self.horizon} {self.label} seed={self.seed}{fold}"
 
 
 def resolve_model(cfg: dict[str, Any], label: str, regime: str, horizon: int,
@@ -278,13 +283,15 @@ def regime_of(cfg: dict[str, Any], lookback: int) -> str:
 def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | None = None,
                  models: list[str] | None = None, seeds: list[int] | None = None,
                  lookbacks: list[int] | None = None, regimes: list[str] | None = None,
-                 train_override: dict[str, Any] | None = None) -> list[Cell]:
-    """All cells of the grid, in run order (dataset, regime, horizon, model, seed).
+                 train_override: dict[str, Any] | None = None,
+                 val_folds: list[int] | None = None) -> list[Cell]:
+    """All cells of the grid, in run order (dataset, regime, horizon, model, seed, fold).
 
     ``data_list`` holds :class:`~xlstm_ts.bench.protocol.BenchData` items. CLI selections
     (``horizons``, ``models``, ``seeds``, ``lookbacks``, ``regimes``) replace the config's.
     A model entry's own ``lookback`` (``{long: 720}``) replaces the config's look-back for
-    that model in that regime, unless ``lookbacks`` is given.
+    that model in that regime, unless ``lookbacks`` is given. ``val_folds`` (default ``[0]``,
+    the protocol's split) adds validation-fold cells for selection (no test metrics).
     """
     lb_map = {"short": 96, "long": 336, **(cfg.get("lookback") or {})}
     if lookbacks:
@@ -298,6 +305,9 @@ def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | 
     hs = [int(h) for h in (horizons or cfg.get("horizons") or [96, 192, 336, 720])]
     labels = list(models or cfg.get("run") or list(cfg.get("models") or {}) or ["naive"])
     seed_list = [int(s) for s in (seeds or cfg.get("seeds") or [2021])]
+    folds = [int(k) for k in (val_folds or [0])]
+    if any(k < 0 for k in folds):
+        raise ValueError(f"validation folds must be >= 0, got {folds}")
     cells = []
     for data in data_list:
         for regime, L in pairs:
@@ -310,6 +320,8 @@ def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | 
                     if not trainable:  # nothing to fit: training settings do not change the result
                         train = {k: train[k] for k in ("loss", "eval_batch_size")}
                     for seed in (seed_list if trainable else seed_list[:1]):
-                        cells.append(Cell(data.name, data.source, data.protocol, data.target, regime,
-                                          L_model, H, label, name, hp, train, seed, cfg.get("_source", "")))
+                        for k in folds:
+                            cells.append(Cell(data.name, data.source, data.protocol, data.target,
+                                              regime, L_model, H, label, name, hp, train, seed,
+                                              cfg.get("_source", ""), k))
     return cells

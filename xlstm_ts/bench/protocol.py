@@ -11,6 +11,11 @@ What this module guarantees (benchmarks.md §1):
 * a per-channel z-score (population std, as ``StandardScaler``) fitted on the **training
   rows only**, applied to the whole series;
 * stride-1 windows on every split and no dropped windows (``len = span - L - H + 1``).
+
+Validation folds (``val_fold=k >= 1``) are for choosing hyper-parameters only: the validation
+window moves ``k`` validation lengths back in time (fold 1 ends where the training rows of the
+protocol end), training keeps the rows before it, the scaler is refitted on them, and there is
+**no test split** — a fold never reads a row at or after the protocol's validation border.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ __all__ = [
     "BenchData",
     "PreparedSplits",
     "dataset_label",
+    "fold_spans",
     "load_bench_data",
     "prepare_splits",
     "season_length_for",
@@ -192,22 +198,59 @@ class PreparedSplits:
     scaled: np.ndarray = field(repr=False)
     train: WindowDataset = field(repr=False)
     val: WindowDataset = field(repr=False)
-    test: WindowDataset = field(repr=False)
+    test: WindowDataset | None = field(repr=False)
+    val_fold: int = 0
 
     def window_counts(self) -> dict[str, int]:
-        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+        counts = {"train": len(self.train), "val": len(self.val)}
+        if self.test is not None:
+            counts["test"] = len(self.test)
+        return counts
 
 
-def prepare_splits(data: BenchData, lookback: int, horizon: int) -> PreparedSplits:
-    """Borders, train-only z-score and stride-1 windows for look-back ``L`` and horizon ``H``."""
-    spans = tslib_spans(data.n_rows, lookback, data.protocol)
-    borders = tslib_borders(data.n_rows, lookback, data.protocol)
+def fold_spans(n_rows: int, lookback: int, protocol: str, val_fold: int) -> SplitSpans:
+    """Spans of validation fold ``val_fold``: the protocol's validation length, ``val_fold``
+    lengths earlier; training is every row before it; the test span is empty.
+
+    Examples
+    --------
+    >>> fold_spans(17420, 336, "ett-hour", 1)   # ETTh1: validate on months 8-12, train on 0-8
+    SplitSpans(train=(0, 5760), val=(5424, 8640), test=(8640, 8640), lookback=336)
+    """
+    if val_fold < 1:
+        raise ValueError(f"val_fold must be >= 1 (0 is the protocol's own split), got {val_fold}")
+    b1, b2 = tslib_borders(n_rows, lookback, protocol)
+    val_rows = b2[1] - b2[0]
+    start = b2[0] - val_fold * val_rows          # first target row of the fold's validation
+    if start - lookback < 1:
+        raise ValueError(
+            f"validation fold {val_fold} leaves no training rows: the protocol's training split has "
+            f"{b2[0]} rows, {val_fold} validation lengths of {val_rows} rows do not fit with L={lookback}"
+        )
+    end = start + val_rows
+    return SplitSpans((0, start), (start - lookback, end), (end, end), lookback)
+
+
+def prepare_splits(data: BenchData, lookback: int, horizon: int, val_fold: int = 0) -> PreparedSplits:
+    """Borders, train-only z-score and stride-1 windows for look-back ``L`` and horizon ``H``.
+
+    ``val_fold >= 1`` prepares a validation fold (:func:`fold_spans`; no test split) instead
+    of the protocol's split.
+    """
+    if val_fold:
+        spans = fold_spans(data.n_rows, lookback, data.protocol, val_fold)
+        borders = ([0, spans.val[0], spans.test[0]], [spans.train[1], spans.val[1], spans.test[1]])
+    else:
+        spans = tslib_spans(data.n_rows, lookback, data.protocol)
+        borders = tslib_borders(data.n_rows, lookback, data.protocol)
     t0, t1 = spans.train
     scaler = ChannelScaler("standard").fit(data.values[t0:t1])
     scaled = scaler.transform(data.values).astype(np.float32)
     expected = spans.window_counts(horizon)
-    sets = {}
+    sets: dict[str, WindowDataset | None] = {"test": None}
     for split, span in spans.as_dict().items():
+        if split == "test" and val_fold:
+            continue
         if expected[split] < 1:
             raise ValueError(
                 f"{data.name}: the {split} split ({span[1] - span[0]} rows with the look-back) holds "
@@ -217,7 +260,7 @@ def prepare_splits(data: BenchData, lookback: int, horizon: int) -> PreparedSpli
         if len(sets[split]) != expected[split]:  # pragma: no cover - guards the data layer
             raise AssertionError(f"{split}: {len(sets[split])} windows, expected {expected[split]}")
     return PreparedSplits(data, lookback, horizon, spans, borders, scaler, scaled,
-                          sets["train"], sets["val"], sets["test"])
+                          sets["train"], sets["val"], sets["test"], val_fold)
 
 
 def season_length_for(index: pd.Index) -> int:

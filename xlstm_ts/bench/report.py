@@ -15,6 +15,8 @@ from xlstm_ts.bench.runner import load_rows
 from xlstm_ts.bench.tables import (
     averages_frame,
     droplast_frame,
+    folds_frame,
+    folds_markdown,
     markdown_table,
     runs_frame,
     selection_frame,
@@ -43,13 +45,16 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
     ``runs.*`` (one row per run), ``summary.*`` (mean ± std over seeds per horizon),
     ``averages.*`` (over the four horizons), ``comparison.*`` (vs published numbers),
     ``targets.*`` (issue targets), ``selection.*`` (the model chosen on validation per dataset,
-    :func:`~xlstm_ts.bench.tables.selection_frame`) and ``plots/*.png``. ``include`` adds the cells of other
+    :func:`~xlstm_ts.bench.tables.selection_frame`), ``folds.*`` (validation MSE per validation
+    fold, :func:`~xlstm_ts.bench.tables.folds_frame`; only fold-0 rows enter the other tables)
+    and ``plots/*.png``. ``include`` adds the cells of other
     output directories (e.g. one per dataset) to the same tables.
     """
     out = Path(out_dir)
     rep = Path(report_dir) if report_dir is not None else out
     dirs = [out, *map(Path, include)]
-    rows = [r for d in dirs for r in load_rows(d)]
+    all_rows = [r for d in dirs for r in load_rows(d)]
+    rows = [r for r in all_rows if not r.get("val_fold")]
     runs = runs_frame(rows)
     summary = summary_frame(runs)
     averages = averages_frame(runs)
@@ -65,12 +70,14 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
     written["targets"] = write_frame(targets, rep / "targets", targets_markdown(targets))
     selection = selection_frame(averages)
     written["selection"] = write_frame(selection, rep / "selection", selection_markdown(selection))
+    folds = folds_frame(all_rows)
+    written["folds"] = write_frame(folds, rep / "folds", folds_markdown(folds))
     written["droplast"] = write_frame(droplast_frame(runs), rep / "diagnostic_droplast", _DROPLAST_MD
                                       + markdown_table(droplast_frame(runs)))
-    failed = [r for r in rows if r.get("status") == "failed"]
+    failed = [r for r in all_rows if r.get("status") == "failed"]
     if failed:
         lines = [f"- {r.get('dataset')} L={r.get('lookback')} H={r.get('horizon')} {r.get('label')} "
-                 f"seed={r.get('seed')}: {r.get('error')}" for r in failed]
+                 f"seed={r.get('seed')} fold={r.get('val_fold') or 0}: {r.get('error')}" for r in failed]
         (rep / "failed.md").write_text("# Failed cells\n\n" + "\n".join(lines) + "\n")
     written["plots"] = plot_samples(dirs, rep / "plots") if plots else []
     return written

@@ -4,6 +4,9 @@ Each finished cell writes ``cells/<dataset>/L<L>/H<H>/<label>/seed<seed>.json`` 
 temporary file + ``os.replace``) and a small ``.npz`` of sample test windows for plots.
 Rerunning a grid skips cells whose JSON exists with the same signature (the hash of data
 source, protocol, L, H, model, hparams, training settings and seed); a changed cell reruns.
+Validation-fold cells (``Cell.val_fold >= 1``, under ``.../<label>/fold<k>/``) train and
+validate inside the protocol's training rows and record no test metrics; the tables keep
+them apart (``folds.*``).
 """
 
 from __future__ import annotations
@@ -163,7 +166,9 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
     quiet_lightning()
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    prep = prepared or prepare_splits(data, cell.lookback, cell.horizon)
+    prep = prepared or prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold)
+    if prep.val_fold != cell.val_fold:  # pragma: no cover - guards run_grid's cache
+        raise AssertionError("prepared splits of another validation fold")
     train = cell.train
     hp = _resolve_hparams(cell, data)
     row: dict[str, Any] = {
@@ -175,6 +180,8 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
         "borders": {"border1s": prep.borders[0], "border2s": prep.borders[1]},
         "windows": prep.window_counts(), "started": started, "machine": machine_info(),
     }
+    if cell.val_fold:
+        row["val_fold"] = cell.val_fold
     torch.manual_seed(cell.seed)
     np.random.seed(cell.seed % (2**32))
     loss = make_loss(train["loss"])
@@ -191,7 +198,6 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
     row["params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
     eval_bs = int(train["eval_batch_size"])
     val_loader = window_loader(prep.val, eval_bs)
-    test_loader = window_loader(prep.test, eval_bs)
     fit = {"epochs": 0, "best_epoch": None, "best_val_loss": None, "train_seconds": 0.0}
     if getattr(model, "trainable", True):
         module = ForecastModule(model, loss, learning_rate=float(train["learning_rate"]),
@@ -207,6 +213,16 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
     model = model.cpu()
     t_eval = time.perf_counter()
     val_metrics, _ = evaluate_split(model, loss, val_loader)
+    row.update(fit)
+    if prep.test is None:  # a validation fold: selection only, no test split exists
+        row.update({
+            "status": "ok", "val_mse": val_metrics["mse"], "val_mae": val_metrics["mae"],
+            "eval_seconds": time.perf_counter() - t_eval, "wall_seconds": time.perf_counter() - t0,
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        })
+        _write(out_dir, cell, row)
+        return row
+    test_loader = window_loader(prep.test, eval_bs)
     n_test = len(prep.test)
     picks = np.unique(np.linspace(0, n_test - 1, N_SAMPLES).round().astype(int))
     test_metrics, arrays = evaluate_split(model, loss, test_loader, samples=picks)
@@ -218,7 +234,6 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
         w = arrays["window_mse"].astype(np.float64)
         row["diag_drop_last_mse"] = {str(b): float(w[: len(w) - len(w) % b].mean())
                                      for b in DROP_LAST_BATCHES if len(w) >= b}
-    row.update(fit)
     row.update({
         "status": "ok",
         "mse": test_metrics["mse"], "mae": test_metrics["mae"],
@@ -283,10 +298,10 @@ def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir:
             counts["skipped"] += 1
             continue
         data = data_by_name[cell.dataset]
-        key = (cell.dataset, cell.lookback, cell.horizon)
+        key = (cell.dataset, cell.lookback, cell.horizon, cell.val_fold)
         try:
             if key != cache_key:
-                cache_key, cache = key, prepare_splits(data, cell.lookback, cell.horizon)
+                cache_key, cache = key, prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold)
             row = run_cell(cell, data, out_dir=out, prepared=cache, verbose=verbose)
         except KeyboardInterrupt:
             raise
@@ -295,7 +310,7 @@ def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir:
             _write(out, cell, {
                 "dataset": cell.dataset, "lookback": cell.lookback, "horizon": cell.horizon,
                 "label": cell.label, "model": cell.model, "seed": cell.seed, "regime": cell.regime,
-                "signature": cell.signature(), "status": "failed",
+                "val_fold": cell.val_fold, "signature": cell.signature(), "status": "failed",
                 "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
             })
             say(f"FAILED {cell.describe()}: {type(e).__name__}: {e}")
@@ -303,7 +318,10 @@ def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir:
                 raise
             continue
         counts["ran"] += 1
-        if row.get("status") == "ok":
+        if row.get("status") == "ok" and cell.val_fold:
+            say(f"{cell.describe()}: val MSE {row['val_mse']:.4f} ({row['epochs']} ep, best "
+                f"{row['best_epoch']}, {row['wall_seconds']:.0f} s)")
+        elif row.get("status") == "ok":
             say(f"{cell.describe()}: test MSE {row['mse']:.4f} MAE {row['mae']:.4f} "
                 f"(val MSE {row['val_mse']:.4f}, {row['epochs']} ep, best {row['best_epoch']}, "
                 f"{row['wall_seconds']:.0f} s)")

@@ -19,7 +19,7 @@ import pandas as pd
 from xlstm_ts.bench.published import horizons_for
 from xlstm_ts.bench.runner import DROP_LAST_BATCHES
 
-__all__ = ["averages_frame", "droplast_frame", "fmt", "markdown_table", "model_columns", "runs_frame",
+__all__ = ["averages_frame", "droplast_frame", "fmt", "folds_frame", "folds_markdown", "markdown_table", "model_columns", "runs_frame",
            "selection_frame", "selection_markdown", "shared_lookback", "summary_frame", "write_frame"]
 
 KEYS = ["dataset", "regime", "lookback", "label"]
@@ -146,6 +146,42 @@ def selection_frame(averages: pd.DataFrame) -> pd.DataFrame:
                              chosen_mse_std=ch["mse_std"], test_best=tb["label"],
                              test_best_lookback=int(tb["lookback"]), test_best_mse=tb["mse_mean"]))
     return pd.DataFrame.from_records(recs, columns=cols)
+
+
+def folds_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Validation MSE per validation fold (fold 0: the protocol's split), mean over seeds.
+
+    One row per (dataset, regime, look-back, label, horizon): ``val_mse_fold<k>`` and
+    ``n_seeds_fold<k>`` for every fold present, and ``val_mse_folds_mean``, the mean over the
+    folds of the seed means — defined only when every fold of the table has the row. Test
+    metrics are not used. Empty when no row comes from a fold ``k >= 1``.
+    """
+    ok = [r for r in rows if r.get("status") == "ok" and r.get("val_mse") is not None]
+    if not any(r.get("val_fold") for r in ok):
+        return pd.DataFrame(columns=KEYS + ["horizon", "val_mse_folds_mean"])
+    df = pd.DataFrame.from_records(
+        [{**{k: r[k] for k in KEYS + ["horizon", "seed", "val_mse"]}, "fold": int(r.get("val_fold") or 0)}
+         for r in ok])
+    keys = KEYS + ["horizon"]
+    agg = df.groupby(keys + ["fold"], sort=True)["val_mse"].agg(["mean", "count"]).reset_index()
+    wide = agg.pivot_table(index=keys, columns="fold", values=["mean", "count"])
+    folds = sorted(agg["fold"].unique())
+    out = pd.DataFrame(index=wide.index)
+    for k in folds:
+        out[f"n_seeds_fold{k}"] = wide[("count", k)].astype("Int64")
+        out[f"val_mse_fold{k}"] = wide[("mean", k)]
+    means = out[[f"val_mse_fold{k}" for k in folds]]
+    out["val_mse_folds_mean"] = means.mean(axis=1).where(means.notna().all(axis=1))
+    return out.reset_index()
+
+
+def folds_markdown(folds: pd.DataFrame) -> str:
+    if folds.empty:
+        return "_(no validation-fold cells)_\n"
+    return ("Validation MSE per validation fold (mean over seeds; fold 0 is the protocol's "
+            "validation split, fold k >= 1 validates k validation lengths earlier, trained on the "
+            "rows before it; no test metric is involved). `val_mse_folds_mean` averages the folds "
+            "and is empty unless every fold is present.\n\n" + markdown_table(folds))
 
 
 def selection_markdown(selection: pd.DataFrame) -> str:
