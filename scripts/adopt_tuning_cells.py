@@ -26,11 +26,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output directory of the preset's grid")
     ap.add_argument("--regimes", help="long and/or short (default: the preset's)")
     ap.add_argument("--horizons", help="only these horizons (a variant chosen for some horizons only)")
+    ap.add_argument("--seeds", help="these seeds (default: the config's), e.g. 2021,2022,2023")
     args = ap.parse_args(argv)
     cfg = load_bench_config(args.config)
     cells = expand_cells(cfg, [load_bench_data(ds) for ds in cfg["datasets"]], models=[args.label],
                          regimes=args.regimes.split(",") if args.regimes else None,
-                         horizons=[int(h) for h in args.horizons.split(",")] if args.horizons else None)
+                         horizons=[int(h) for h in args.horizons.split(",")] if args.horizons else None,
+                         seeds=[int(s) for s in args.seeds.split(",")] if args.seeds else None)
     try:
         adopted = adopt_cells(cells, args.src, args.from_label, args.out)
     except ValueError as err:
