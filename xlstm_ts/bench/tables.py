@@ -175,23 +175,26 @@ def folds_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _captioned(df: pd.DataFrame, caption: str, empty: str, digits: int = 4) -> str:
+    """``caption`` above the Markdown table of ``df``, or the ``empty`` line."""
+    return f"{empty}\n" if df.empty else f"{caption}\n\n{markdown_table(df, digits=digits)}"
+
+
 def folds_markdown(folds: pd.DataFrame) -> str:
-    if folds.empty:
-        return "_(no validation-fold cells)_\n"
-    return ("Validation MSE per validation fold (mean over seeds; fold 0 is the protocol's "
-            "validation split, fold k >= 1 validates k validation lengths earlier, trained on the "
-            "rows before it; no test metric is involved). `val_mse_folds_mean` averages the folds "
-            "and is empty unless every fold is present.\n\n" + markdown_table(folds))
+    return _captioned(
+        folds, "Validation MSE per validation fold (mean over seeds; fold 0 is the protocol's "
+        "validation split, fold k >= 1 validates k validation lengths earlier, trained on the "
+        "rows before it; no test metric is involved). `val_mse_folds_mean` averages the folds "
+        "and is empty unless every fold is present.", "_(no validation-fold cells)_")
 
 
 def selection_markdown(selection: pd.DataFrame) -> str:
-    if selection.empty:
-        return "_(no complete grid with validation metrics yet)_\n"
-    return ("Model selection on validation: per dataset and regime (look-backs compete), the "
-            "model with the lowest validation MSE (mean over the four horizons and the seeds) "
-            "and the test MSE that choice scores. `test_best` (the lowest test MSE) is for "
-            "information only: choosing by it would select on test.\n\n"
-            + markdown_table(selection, digits=3))
+    return _captioned(
+        selection, "Model selection on validation: per dataset and regime (look-backs compete), "
+        "the model with the lowest validation MSE (mean over the four horizons and the seeds) "
+        "and the test MSE that choice scores. `test_best` (the lowest test MSE) is for "
+        "information only: choosing by it would select on test.",
+        "_(no complete grid with validation metrics yet)_", digits=3)
 
 
 def fmt(x: Any, digits: int = 3) -> str:
