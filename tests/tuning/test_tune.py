@@ -168,14 +168,23 @@ def test_trial_of_a_dead_worker_is_failed_and_retried(df, base, space, tmp_path,
     assert c.done == 2 and c.running == 0 and c.waiting == 0  # the lost trial does not eat the budget
 
 
-def test_interrupted_trial_is_queued_again_on_resume(df, base, space, tmp_path):
+@pytest.fixture
+def default_sigint():
+    """Python's own Ctrl-C handler for the test (a background ``nohup ... &`` run starts with
+    SIGINT ignored), the original one back afterwards."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield signal.default_int_handler
+    signal.signal(signal.SIGINT, before)
+
+
+def test_interrupted_trial_is_queued_again_on_resume(df, base, space, tmp_path, default_sigint):
     marker = tmp_path / "interrupt-once"
     marker.touch()
     base["trainer_kwargs"] = {**base["trainer_kwargs"], "callbacks": [InterruptOnce(str(marker))]}
     kw = dict(base_params=base, out_dir=tmp_path, pruner="none", refit=False, plots=False)
     with pytest.raises(KeyboardInterrupt):
         tune(df, space, n_trials=2, **kw)
-    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # Ctrl-C works again afterwards
+    assert signal.getsignal(signal.SIGINT) is default_sigint  # Ctrl-C works again afterwards
     res = tune(df, space, n_trials=2, **kw)  # the same command again
     t = res.trials.set_index("number")
     assert t.loc[0, "state"] == "FAIL" and t.loc[0, "fail_reason"].startswith("interrupted")
