@@ -19,8 +19,9 @@ import pandas as pd
 from xlstm_ts.bench.published import horizons_for
 from xlstm_ts.bench.runner import DROP_LAST_BATCHES
 
-__all__ = ["averages_frame", "droplast_frame", "fmt", "folds_frame", "folds_markdown", "markdown_table", "model_columns", "runs_frame",
-           "selection_frame", "selection_markdown", "shared_lookback", "summary_frame", "write_frame"]
+__all__ = ["averages_frame", "droplast_frame", "fmt", "folds_frame", "folds_markdown", "markdown_table",
+           "model_columns", "runs_frame", "selection_frame", "selection_markdown", "shared_lookback",
+           "summary_frame", "write_frame"]
 
 KEYS = ["dataset", "regime", "lookback", "label"]
 DROPLAST_COLUMNS = [f"mse_droplast_{b}" for b in DROP_LAST_BATCHES]
