@@ -58,6 +58,7 @@ from .streaming.training import fit_stream, read_series
 from .training import ForecastModule, fit_module
 
 _DEFAULT_VAL_FRACTION = 0.1
+_POINT_LOSSES = ("mse", "mae", "huber")
 
 
 class XLSTMForecaster(BaseEstimator):
@@ -77,6 +78,10 @@ class XLSTMForecaster(BaseEstimator):
         model_params: hyper-parameters of the network (JSON-able dict; see
             :func:`xlstm_ts.models.model_hparams`).
         loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"``.
+        valid_loss: loss on the validation split that early stopping and the kept best epoch
+            follow: ``"mse"``, ``"mae"`` or ``"huber"`` of the point forecast (the median for
+            ``loss="quantile"``); None: ``loss`` itself (neuralforecast's ``valid_loss``). E.g.
+            train on ``"mae"`` and keep the epoch with the lowest validation ``"mse"``.
         quantiles: quantile levels in (0, 1) for ``loss="quantile"``; ``y_hat`` is the median.
         scaler: per-series scaler fitted on the training span: ``"standard"``, ``"robust"``,
             ``"minmax"`` or ``"none"``.
@@ -108,6 +113,7 @@ class XLSTMForecaster(BaseEstimator):
         model: str = "xlstm_patch",
         model_params: dict | None = None,
         loss: str = "mse",
+        valid_loss: str | None = None,
         quantiles: Sequence[float] | None = None,
         scaler: str = "standard",
         calendar: bool = True,
@@ -136,6 +142,7 @@ class XLSTMForecaster(BaseEstimator):
         self.model = model
         self.model_params = model_params
         self.loss = loss
+        self.valid_loss = valid_loss
         self.quantiles = quantiles
         self.scaler = scaler
         self.calendar = calendar
@@ -404,8 +411,13 @@ class XLSTMForecaster(BaseEstimator):
                 raise ValueError(f"quantiles need loss='quantile'; got loss={self.loss!r}")
         elif self.loss == "quantile":
             raise ValueError("loss='quantile' needs quantiles=[...] (e.g. [0.1, 0.5, 0.9])")
+        if self.valid_loss is not None and self.valid_loss not in _POINT_LOSSES:
+            raise ValueError(f"valid_loss must be None or one of {list(_POINT_LOSSES)}; got {self.valid_loss!r}")
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise TypeError(f"model_params must be a dict; got {type(self.model_params).__name__}")
+
+    def _valid_loss(self):
+        return None if self.valid_loss is None else make_loss(self.valid_loss)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -517,7 +529,8 @@ class XLSTMForecaster(BaseEstimator):
         if getattr(net, "trainable", True):
             module = ForecastModule(net, make_loss(self.loss, quantiles=quantiles or None),
                                     learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-                                    lr_schedule=self.lr_schedule, max_epochs=self.max_epochs)
+                                    lr_schedule=self.lr_schedule, max_epochs=self.max_epochs,
+                                    valid_loss=self._valid_loss())
             self.fit_report_ = fit_module(
                 module,
                 window_loader(train, self.batch_size, shuffle=True, seed=self.random_state or 0),
@@ -566,7 +579,7 @@ class XLSTMForecaster(BaseEstimator):
             lane_len=net.hparams["lane_len"], batch_size=self.batch_size, learning_rate=self.learning_rate,
             weight_decay=self.weight_decay, lr_schedule=self.lr_schedule, max_epochs=self.max_epochs,
             patience=self.patience, seed=self.random_state, trainer_kwargs=self.trainer_kwargs,
-            verbose=self.verbose,
+            verbose=self.verbose, valid_loss=self._valid_loss(),
         )
         self.model_ = net.cpu().eval()
         self.calendar_names_ = tuple(n for n in series[0].futr_names if n.startswith("cal_"))

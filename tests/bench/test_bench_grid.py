@@ -297,3 +297,29 @@ def test_validation_folds_are_selection_only_and_kept_out_of_the_test_tables(tmp
     per_fold = [naive[f"val_mse_fold{k}"] for k in (0, 1, 2)]
     assert naive["val_mse_folds_mean"] == pytest.approx(np.mean(per_fold))
     assert "val_mse_folds_mean" in (out / "folds.md").read_text()
+
+
+def test_valid_loss_selects_on_validation_mse_and_keeps_older_signatures(tmp_path, synthetic_csv):
+    """A cell trained on MAE with ``valid_loss: mse`` keeps the epoch of lowest validation MSE,
+    so its best validation loss is the validation MSE the harness reports; cells that do not set
+    valid_loss keep the signatures they had before the setting existed."""
+    from xlstm_ts.bench.config import Cell
+
+    base = dict(dataset="toy", source="f", protocol="ratio", target="load", regime="long", lookback=24,
+                horizon=12, label="dlinear", model="dlinear", hparams={}, seed=1)
+    old = Cell(train={"loss": "mae"}, **base).signature()
+    assert Cell(train={"loss": "mae", "valid_loss": None}, **base).signature() == old
+    assert Cell(train={"loss": "mae", "valid_loss": "mse"}, **base).signature() != old
+
+    cfg = dict(TINY_CONFIG, models={"dlinear_mae": {"model": "dlinear",
+                                                    "train": {"loss": "mae", "valid_loss": "mse", "max_epochs": 3,
+                                                              "patience": 3}}})
+    path = tmp_path / "mae.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    assert main(["--config", str(path), "--data", str(synthetic_csv), "--target", "load", "--out", str(out),
+                 "--no-progress", "--no-plots"]) == 0
+    (row,) = load_rows(out)
+    assert row["train"]["valid_loss"] == "mse" and row["epochs"] == 3
+    assert row["best_val_loss"] == pytest.approx(row["val_mse"], rel=1e-5)
+    assert row["best_val_loss"] != pytest.approx(row["val_mae"], rel=1e-3)

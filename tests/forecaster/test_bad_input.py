@@ -75,6 +75,7 @@ def test_extreme_magnitudes_no_nan(tiny):
 @pytest.mark.parametrize("param,value,msg", [
     ("horizon", 0, "horizon"), ("lookback", -3, "lookback"), ("quantiles", [0.1, 1.5], "quantiles"),
     ("loss", "quantile", "quantiles"), ("model", "nope", "nope"), ("val_size", -1, "val_size"),
+    ("valid_loss", "quantile", "valid_loss"),
 ])
 def test_bad_parameters(tiny, param, value, msg):
     with pytest.raises(ValueError, match=msg):

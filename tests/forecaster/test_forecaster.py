@@ -54,6 +54,17 @@ def test_quantile_forecasts(panel, tiny):
     assert est.spec_.n_outputs == 3  # 0.1, 0.5 (the point forecast), 0.9
 
 
+def test_valid_loss_selects_the_epoch_on_another_loss(panel, tiny):
+    """loss='mae' with valid_loss='mse': early stopping and the kept epoch follow validation MSE,
+    so the reported best validation loss is an MSE (on the scaled series) and differs from the
+    MAE the same seeded run reports without valid_loss."""
+    kw = dict(horizon=8, lookback=32, loss="mae", random_state=1, **tiny)
+    by_mse = XLSTMForecaster(valid_loss="mse", **kw).fit(panel)
+    by_mae = XLSTMForecaster(**kw).fit(panel)
+    assert by_mse.get_params()["valid_loss"] == "mse" and clone(by_mse).valid_loss == "mse"
+    assert by_mse.fit_report_.best_val_loss != pytest.approx(by_mae.fit_report_.best_val_loss, rel=1e-3)
+
+
 def test_predict_unseen_series(panel, tiny):
     est = XLSTMForecaster(horizon=6, lookback=24, **tiny).fit(panel)
     new = seasonal_panel(n_series=1, lengths=(50,), seed=9).assign(unique_id="new")

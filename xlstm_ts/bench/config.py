@@ -66,6 +66,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "lr_schedule": "cosine",
     "loss": "mse",
+    "valid_loss": None,      # early stopping / best epoch on this loss; None: on ``loss``
     "limit_train_batches": None,
     "limit_val_batches": None,
     "max_minutes": None,
@@ -218,6 +219,8 @@ class Cell:
         d.pop("config")
         if not d["val_fold"]:
             d.pop("val_fold")  # protocol cells keep the signatures they had before folds existed
+        if d["train"].get("valid_loss") is None:
+            d["train"].pop("valid_loss", None)  # likewise cells from before valid_loss existed
         try:
             d["hparams"] = resolved_hparams(self.model, self.hparams)
         except (KeyError, ValueError, TypeError):

@@ -202,7 +202,8 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
     if getattr(model, "trainable", True):
         module = ForecastModule(model, loss, learning_rate=float(train["learning_rate"]),
                                 weight_decay=float(train["weight_decay"]),
-                                lr_schedule=train["lr_schedule"], max_epochs=int(train["max_epochs"]))
+                                lr_schedule=train["lr_schedule"], max_epochs=int(train["max_epochs"]),
+                                valid_loss=make_loss(train["valid_loss"]) if train.get("valid_loss") else None)
         gen = torch.Generator().manual_seed(cell.seed)
         train_loader = window_loader(prep.train, int(train["batch_size"]), shuffle=True, generator=gen)
         report = fit_module(module, train_loader, val_loader, max_epochs=int(train["max_epochs"]),

@@ -180,7 +180,7 @@ class StreamModule(ForecastModule):
     def _masked_loss(self, pred: torch.Tensor, target: torch.Tensor, name: str) -> torch.Tensor:
         pred, target = pred.flatten(0, 1), target.flatten(0, 1)  # (B*S, H, C[, Q])
         count = int(torch.isfinite(target).sum())
-        loss = self.loss(pred, target)
+        loss = self.criterion(pred, target, name)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{name} is {loss.item()} at epoch {self.current_epoch}")
         self.log(name, loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=max(count, 1),
@@ -216,7 +216,7 @@ def fit_stream(model, loss, values: Sequence[np.ndarray], futr: Sequence[np.ndar
                static: np.ndarray | None, train_end: Sequence[int], *, horizon: int, segment_len: int,
                lane_len: int | None, batch_size: int, learning_rate: float, weight_decay: float,
                lr_schedule: str, max_epochs: int, patience: int | None, seed: int | None,
-               trainer_kwargs: dict | None, verbose: bool) -> FitReport:
+               trainer_kwargs: dict | None, verbose: bool, valid_loss=None) -> FitReport:
     """Train ``model`` (an :class:`~xlstm_ts.streaming.XLSTMStream`) with TBPTT; returns the report."""
     kwargs = dict(trainer_kwargs or {})
     strategy, devices = str(kwargs.get("strategy", "auto")), kwargs.get("devices", 1)
@@ -230,7 +230,7 @@ def fit_stream(model, loss, values: Sequence[np.ndarray], futr: Sequence[np.ndar
     train = SegmentDataset(values, futr, static, train_end, horizon, segment_len, lane_len, batch_size, K)
     valid = StreamValidationDataset(values, futr, static, train_end, horizon, batch_size, K)
     module = StreamModule(model, loss, learning_rate=learning_rate, weight_decay=weight_decay,
-                          lr_schedule=lr_schedule, max_epochs=max_epochs)
+                          lr_schedule=lr_schedule, max_epochs=max_epochs, valid_loss=valid_loss)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # val_size=0 is allowed
         return fit_module(

@@ -20,22 +20,36 @@ class ForecastModule(L.LightningModule):
         lr_schedule: ``"cosine"`` (cosine decay over ``max_epochs``), ``"halving"`` (TSLib's
             ``type1``: halve every epoch) or ``"constant"``.
         max_epochs: length of the cosine schedule.
+        valid_loss: point loss logged as ``val_loss`` (what early stopping and the kept best epoch
+            follow), applied to ``loss.point(pred)``; None: ``loss`` itself. Lets a run train on
+            one loss (e.g. MAE) and select its epoch on another (e.g. MSE), as neuralforecast's
+            ``valid_loss`` and the xLSTM-Mixer scripts do.
     """
 
     def __init__(self, model: nn.Module, loss: nn.Module, *, learning_rate: float = 1e-3,
-                 weight_decay: float = 0.0, lr_schedule: str = "cosine", max_epochs: int = 10):
+                 weight_decay: float = 0.0, lr_schedule: str = "cosine", max_epochs: int = 10,
+                 valid_loss: nn.Module | None = None):
         super().__init__()
         if lr_schedule not in ("cosine", "halving", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine', 'halving' or 'constant'; got {lr_schedule!r}")
-        self.model, self.loss = model, loss
+        if valid_loss is not None and getattr(valid_loss, "n_outputs", 1) != 1:
+            raise ValueError("valid_loss must be a point loss (mse, mae or huber); it scores the point forecast")
+        self.model, self.loss, self.valid_loss = model, loss, valid_loss
         self.learning_rate, self.weight_decay = learning_rate, weight_decay
         self.lr_schedule, self.max_epochs = lr_schedule, max_epochs
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.model(batch)
 
+    def criterion(self, pred: torch.Tensor, target: torch.Tensor, name: str) -> torch.Tensor:
+        """The training loss, or for ``name == "val_loss"`` the validation loss when one is set."""
+        if name == "val_loss" and self.valid_loss is not None:
+            point = self.loss.point(pred) if hasattr(self.loss, "point") else pred[..., 0]
+            return self.valid_loss(point.unsqueeze(-1), target)
+        return self.loss(pred, target)
+
     def _step(self, batch, name: str) -> torch.Tensor:
-        loss = self.loss(self.model(batch), batch["y"])
+        loss = self.criterion(self.model(batch), batch["y"], name)
         if not torch.isfinite(loss):
             # A NaN loss must stop the run loudly rather than train on garbage.
             raise FloatingPointError(f"{name} loss is {loss.item()} at epoch {self.current_epoch}")
