@@ -446,6 +446,13 @@ def tune(
     if metric_ == "val_loss" and base.get("val_size") == 0:
         raise ValueError("metric 'val_loss' needs a validation split: base val_size=0 disables it "
                          "(use a backtest metric: mse, mae or smape)")
+    tuned_losses = [p.name for p in space_obj.params if p.path in (("loss",), ("quantiles",))]
+    if metric_ == "val_loss" and tuned_losses and base.get("valid_loss") is None:
+        # Each trial's val_loss would be measured in its own loss: the study would compare MAE
+        # with MSE and pick whichever loss has the smaller numbers.
+        raise ValueError(f"the space tunes {tuned_losses} while trials are compared on 'val_loss', the "
+                         "validation value of each trial's own loss; set base valid_loss (e.g. 'mse') so "
+                         "every trial is scored on the same loss, or use a backtest metric (mse, mae, smape)")
     refit_ = opts["refit"]
     refit_mode = "full" if refit_ is True else refit_
     if refit_mode not in (False, None, "full", "same"):
