@@ -8,6 +8,11 @@ training settings and seed) into ``--out``, so that ``xlstm-ts bench --report-on
 tabulates exactly the current presets; stale results (older presets under the same label)
 are never mixed in. Prints the cells that no directory holds yet.
 
+A ``--from`` directory without ``cells/`` but with a ``runs.parquet`` (a report directory such
+as ``docs/bench_results/current``) contributes the rows its table recorded, under the same
+signature rule: run directories are not kept between machines, report directories are. Rows
+restored that way carry no sample forecasts (no plots).
+
     python scripts/collect_current_cells.py --configs etth1,ettm1,weather,exchange_rate,national_illness \\
         --models naive,seasonal_naive,dlinear,patchtst,xlstm_patch,xlstm_mixer \\
         --from runs/bench/etth1 runs/bench/ettm1 ... --out runs/bench/current
@@ -20,9 +25,22 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from xlstm_ts.bench import expand_cells, load_bench_config, load_bench_data
 from xlstm_ts.bench.adopt import copy_file_atomic
-from xlstm_ts.bench.runner import cell_path, samples_path, write_json_atomic
+from xlstm_ts.bench.runner import CELLS_DIR, cell_path, samples_path, write_json_atomic
+from xlstm_ts.bench.tables import rows_from_runs_frame
+
+_ROW_KEY = ("dataset", "regime", "lookback", "horizon", "label", "seed")
+
+
+def recorded_rows(d: Path) -> dict[tuple, dict]:
+    """The rows of a report directory's ``runs.parquet`` (none for a run directory)."""
+    table = d / "runs.parquet"
+    if (d / CELLS_DIR).is_dir() or not table.is_file():
+        return {}
+    return {tuple(r[k] for k in _ROW_KEY): r for r in rows_from_runs_frame(pd.read_parquet(table), str(d))}
 
 
 def main(argv=None) -> int:
@@ -34,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     found, missing = 0, []
+    recorded = {Path(d): recorded_rows(Path(d)) for d in args.src}
     for name in args.configs.split(","):
         cfg = load_bench_config(name)
         labels = [m for m in args.models.split(",") if m in cfg["models"]] if args.models else None
@@ -45,9 +64,13 @@ def main(argv=None) -> int:
             sig = cell.signature()
             for d in map(Path, args.src):
                 p = cell_path(d, cell)
-                if not p.is_file():
-                    continue
-                row = json.loads(p.read_text())
+                if p.is_file():
+                    row = json.loads(p.read_text())
+                else:
+                    key = (cell.dataset, cell.regime, cell.lookback, cell.horizon, cell.label, cell.seed)
+                    row = recorded[d].get(key) if not cell.val_fold else None
+                    if row is None:
+                        continue
                 if row.get("signature") == sig and row.get("status") == "ok":
                     write_json_atomic(cell_path(Path(args.out), cell), row)
                     s = samples_path(d, cell)

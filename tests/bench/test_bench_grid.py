@@ -16,7 +16,13 @@ from xlstm_ts.bench.cli import main, register
 from xlstm_ts.bench.compare import targets_frame
 from xlstm_ts.bench.published import PUBLISHED, published_avg
 from xlstm_ts.bench.runner import evaluate_split, load_rows
-from xlstm_ts.bench.tables import selection_frame
+from xlstm_ts.bench.tables import (
+    averages_frame,
+    droplast_frame,
+    rows_from_runs_frame,
+    runs_frame,
+    selection_frame,
+)
 from xlstm_ts.data import window_loader
 from xlstm_ts.models import ModelSpec, build_model, make_loss
 
@@ -323,3 +329,19 @@ def test_valid_loss_selects_on_validation_mse_and_keeps_older_signatures(tmp_pat
     assert row["train"]["valid_loss"] == "mse" and row["epochs"] == 3
     assert row["best_val_loss"] == pytest.approx(row["val_mse"], rel=1e-5)
     assert row["best_val_loss"] != pytest.approx(row["val_mae"], rel=1e-3)
+
+
+def test_rows_restored_from_a_report_table_give_the_same_tables(tmp_path, synthetic_csv, tiny_config):
+    """A report directory outlives its run directory: the rows of its runs.parquet rebuild the
+    same runs, averages and drop-last tables as the cells they were written from."""
+    out = tmp_path / "run"
+    assert main(["--config", str(tiny_config), "--data", str(synthetic_csv), "--target", "load", "--out", str(out),
+                 "--models", "naive,dlinear", "--seeds", "1,2", "--no-progress", "--no-plots"]) == 0
+    recorded = pd.read_parquet(out / "runs.parquet")
+    rows = rows_from_runs_frame(recorded, recorded_in=str(out))
+    assert len(rows) == 3 and all(r["status"] == "ok" and r["recorded_in"] == str(out) for r in rows)
+    assert isinstance(rows[0]["train"], dict) and isinstance(rows[0]["seed"], int)
+    again = runs_frame(rows)
+    pd.testing.assert_frame_equal(again, runs_frame(load_rows(out)))
+    pd.testing.assert_frame_equal(averages_frame(again), averages_frame(runs_frame(load_rows(out))))
+    pd.testing.assert_frame_equal(droplast_frame(again), droplast_frame(recorded))

@@ -20,7 +20,7 @@ from xlstm_ts.bench.published import horizons_for
 from xlstm_ts.bench.runner import DROP_LAST_BATCHES
 
 __all__ = ["averages_frame", "droplast_frame", "fmt", "folds_frame", "folds_markdown", "markdown_table",
-           "model_columns", "runs_frame", "selection_frame", "selection_markdown", "shared_lookback",
+           "model_columns", "rows_from_runs_frame", "runs_frame", "selection_frame", "selection_markdown", "shared_lookback",
            "summary_frame", "write_frame"]
 
 KEYS = ["dataset", "regime", "lookback", "label"]
@@ -54,6 +54,36 @@ def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     df["best_epoch"] = df["best_epoch"].astype("Int64")
     return df.sort_values(["dataset", "regime", "lookback", "horizon", "label", "seed"],
                           ignore_index=True)
+
+
+def rows_from_runs_frame(runs: pd.DataFrame, recorded_in: str = "") -> list[dict[str, Any]]:
+    """Result rows back from a ``runs`` table (the inverse of :func:`runs_frame`).
+
+    A report directory keeps its ``runs.parquet`` after the run directory is gone; these rows
+    let its cells enter new tables next to fresh ones. They hold what the table holds (metrics,
+    settings, signature, times), not the sample forecasts, so they add no plots.
+    ``recorded_in`` is noted in each row.
+    """
+    rows = []
+    for rec in runs.to_dict("records"):
+        row: dict[str, Any] = {}
+        for c in RUN_COLUMNS:
+            v = rec.get(c)
+            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+                row[c] = None
+            elif c in ("hparams", "train"):
+                row[c] = json.loads(v)
+            elif isinstance(v, np.generic):
+                row[c] = v.item()
+            else:
+                row[c] = v
+        diag = {str(b): float(rec[f"mse_droplast_{b}"]) for b in DROP_LAST_BATCHES
+                if f"mse_droplast_{b}" in rec and pd.notna(rec[f"mse_droplast_{b}"])}
+        if diag:
+            row["diag_drop_last_mse"] = diag
+        row.update(status="ok", recorded_in=recorded_in)
+        rows.append(row)
+    return rows
 
 
 def droplast_frame(runs: pd.DataFrame) -> pd.DataFrame:
