@@ -193,6 +193,27 @@ def test_selection_frame_lets_lookbacks_of_a_regime_compete():
     assert sel.loc["short", "chosen_lookback"] == 96 and sel.loc["short", "n_models"] == 1
 
 
+def test_selection_frame_chooses_on_the_validation_folds_when_every_candidate_has_them():
+    def row(label, val):
+        return {"dataset": "ETTh1", "regime": "long", "lookback": 336, "label": label, "horizons": "96/192/336/720",
+                "n_seeds": 3, "mse_mean": 0.4, "mse_std": 0.001, "mae_mean": 0.4, "mae_std": 0.0,
+                "val_mse_mean": val, "wall_seconds_total": 1.0}
+
+    def fold_rows(label, means, horizons=(96, 192, 336, 720)):
+        return [{"dataset": "ETTh1", "regime": "long", "lookback": 336, "label": label, "horizon": h,
+                 "val_mse_fold0": m, "val_mse_fold1": m, "val_mse_fold2": m, "val_mse_folds_mean": m}
+                for h, m in zip(horizons, means, strict=True)]
+    av = pd.DataFrame([row("a", 1.04), row("b", 1.05)])  # a wins on the protocol's split
+    folds = pd.DataFrame(fold_rows("a", [0.9] * 4) + fold_rows("b", [0.8] * 4))
+    sel = selection_frame(av, folds).iloc[0]
+    assert sel["chosen"] == "b" and sel["selected_on"] == "folds 0,1,2" and sel["chosen_val_mse"] == pytest.approx(0.8)
+    # b lacks a horizon's folds: every candidate is judged on the protocol's split alone
+    partial = pd.DataFrame(fold_rows("a", [0.9] * 4) + fold_rows("b", [0.8] * 3, horizons=(96, 192, 336)))
+    sel = selection_frame(av, partial).iloc[0]
+    assert sel["chosen"] == "a" and sel["selected_on"] == "fold 0" and sel["chosen_val_mse"] == 1.04
+    assert selection_frame(av).iloc[0]["selected_on"] == "fold 0"
+
+
 def test_tables_name_a_model_with_its_own_lookback():
     from xlstm_ts.bench.compare import comparison_markdown
     from xlstm_ts.bench.tables import shared_lookback, summary_markdown

@@ -68,10 +68,10 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
     written["comparison"] = write_frame(comparison, rep / "comparison",
                                         comparison_markdown(summary, averages))
     written["targets"] = write_frame(targets, rep / "targets", targets_markdown(targets))
-    selection = selection_frame(averages)
-    written["selection"] = write_frame(selection, rep / "selection", selection_markdown(selection))
     folds = folds_frame(all_rows)
     written["folds"] = write_frame(folds, rep / "folds", folds_markdown(folds))
+    selection = selection_frame(averages, folds)
+    written["selection"] = write_frame(selection, rep / "selection", selection_markdown(selection))
     written["droplast"] = write_frame(droplast_frame(runs), rep / "diagnostic_droplast", _DROPLAST_MD
                                       + markdown_table(droplast_frame(runs)))
     failed = [r for r in all_rows if r.get("status") == "failed"]

@@ -151,7 +151,21 @@ def averages_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(recs, columns=cols)
 
 
-def selection_frame(averages: pd.DataFrame) -> pd.DataFrame:
+def _folds_val_mean(folds: pd.DataFrame | None) -> dict[tuple, float]:
+    """Per (dataset, regime, look-back, label): the horizon average of ``val_mse_folds_mean``,
+    only where every benchmark horizon of the dataset has it."""
+    if folds is None or folds.empty:
+        return {}
+    out = {}
+    for key, grp in folds.dropna(subset=["val_mse_folds_mean"]).groupby(KEYS, sort=True):
+        hs = horizons_for(key[0])
+        grp = grp[grp["horizon"].isin(hs)]
+        if set(grp["horizon"]) == set(hs):
+            out[key] = float(grp["val_mse_folds_mean"].mean())
+    return out
+
+
+def selection_frame(averages: pd.DataFrame, folds: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (dataset, regime), the model a user would deploy: lowest mean *validation* MSE.
 
     Look-backs of one regime compete (a look-back is a hyper-parameter; validation spans do not
@@ -159,22 +173,35 @@ def selection_frame(averages: pd.DataFrame) -> pd.DataFrame:
     only (``val_mse_mean``, the horizon average of the best-validation weights, mean over
     seeds); its test MSE is what that choice scores. The lowest test MSE among the same models
     is shown beside it for information, never used.
+
+    With ``folds`` (:func:`folds_frame`), a group whose every candidate has validation-fold
+    cells at every horizon is chosen on the fold mean instead (``selected_on`` names the folds;
+    ``chosen_val_mse`` is then that mean); a group where some candidate lacks them is chosen on
+    the protocol's split alone, so that all candidates are judged on the same windows.
     """
-    cols = ["dataset", "regime", "n_models", "chosen", "chosen_lookback", "chosen_n_seeds",
+    cols = ["dataset", "regime", "n_models", "selected_on", "chosen", "chosen_lookback", "chosen_n_seeds",
             "chosen_val_mse", "chosen_mse", "chosen_mse_std", "test_best", "test_best_lookback",
             "test_best_mse"]
+    on_folds = _folds_val_mean(folds)
+    fold_names = ",".join(c.removeprefix("val_mse_fold") for c in (folds.columns if folds is not None else [])
+                          if c.startswith("val_mse_fold") and c != "val_mse_folds_mean")
     recs = []
     if not averages.empty:
         for key, grp in averages.groupby(["dataset", "regime"], sort=True):
             grp = grp.dropna(subset=["val_mse_mean"])
             if grp.empty:
                 continue
-            ch = grp.loc[grp["val_mse_mean"].idxmin()]
+            fold_val = grp.apply(lambda r: on_folds.get(tuple(r[k] for k in KEYS), np.nan), axis=1)
+            if fold_val.notna().all():
+                score, selected_on = fold_val, f"folds {fold_names}"
+            else:
+                score, selected_on = grp["val_mse_mean"], "fold 0"
+            ch = grp.loc[score.idxmin()]
             tb = grp.loc[grp["mse_mean"].idxmin()]
-            recs.append(dict(dataset=key[0], regime=key[1], n_models=len(grp), chosen=ch["label"],
-                             chosen_lookback=int(ch["lookback"]), chosen_n_seeds=int(ch["n_seeds"]),
-                             chosen_val_mse=ch["val_mse_mean"], chosen_mse=ch["mse_mean"],
-                             chosen_mse_std=ch["mse_std"], test_best=tb["label"],
+            recs.append(dict(dataset=key[0], regime=key[1], n_models=len(grp), selected_on=selected_on,
+                             chosen=ch["label"], chosen_lookback=int(ch["lookback"]),
+                             chosen_n_seeds=int(ch["n_seeds"]), chosen_val_mse=score[ch.name],
+                             chosen_mse=ch["mse_mean"], chosen_mse_std=ch["mse_std"], test_best=tb["label"],
                              test_best_lookback=int(tb["lookback"]), test_best_mse=tb["mse_mean"]))
     return pd.DataFrame.from_records(recs, columns=cols)
 
@@ -222,7 +249,8 @@ def folds_markdown(folds: pd.DataFrame) -> str:
 def selection_markdown(selection: pd.DataFrame) -> str:
     return _captioned(
         selection, "Model selection on validation: per dataset and regime (look-backs compete), "
-        "the model with the lowest validation MSE (mean over the four horizons and the seeds) "
+        "the model with the lowest validation MSE (mean over the four horizons and the seeds; "
+        "over the validation folds too where every candidate has fold cells: `selected_on`) "
         "and the test MSE that choice scores. `test_best` (the lowest test MSE) is for "
         "information only: choosing by it would select on test.",
         "_(no complete grid with validation metrics yet)_", digits=3)
