@@ -271,6 +271,9 @@ def test_bad_arguments(df, base, space, tmp_path):
     loss_space = {"loss": {"type": "categorical", "choices": ["mse", "mae"]}}
     with pytest.raises(ValueError, match="valid_loss"):
         tune(df, loss_space, base_params=base, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="fix valid_loss"):
+        tune(df, {"valid_loss": {"type": "categorical", "choices": ["mse", "mae"]}}, base_params=base,
+             out_dir=tmp_path)
     # scored on one loss for every trial: accepted (0 trials: only the checks run)
     tune(df, loss_space, n_trials=0, base_params={**base, "valid_loss": "mse"}, out_dir=tmp_path / "ok",
          refit=False, plots=False)

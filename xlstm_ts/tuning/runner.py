@@ -447,6 +447,10 @@ def tune(
         raise ValueError("metric 'val_loss' needs a validation split: base val_size=0 disables it "
                          "(use a backtest metric: mse, mae or smape)")
     tuned_losses = [p.name for p in space_obj.params if p.path in (("loss",), ("quantiles",))]
+    tuned_valid = [p.name for p in space_obj.params if p.path == ("valid_loss",)]
+    if metric_ == "val_loss" and tuned_valid:
+        raise ValueError(f"the space tunes {tuned_valid} (valid_loss) while trials are compared on 'val_loss', "
+                         "which is measured in it; fix valid_loss in base or use a backtest metric")
     if metric_ == "val_loss" and tuned_losses and base.get("valid_loss") is None:
         # Each trial's val_loss would be measured in its own loss: the study would compare MAE
         # with MSE and pick whichever loss has the smaller numbers.
