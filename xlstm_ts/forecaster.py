@@ -51,14 +51,13 @@ from .data import (
 )
 from .data.validation import check_like_fit, check_scaled_range
 from .models import ModelSpec, build_model, get_model_class
-from .models.losses import make_loss
+from .models.losses import POINT_LOSSES, make_loss
 from .persist import ModelFileError, load_directory, save_directory
 from .streaming.state import StreamState, state_select
 from .streaming.training import fit_stream, read_series
 from .training import ForecastModule, fit_module
 
 _DEFAULT_VAL_FRACTION = 0.1
-_POINT_LOSSES = ("mse", "mae", "huber")
 
 
 class XLSTMForecaster(BaseEstimator):
@@ -411,8 +410,8 @@ class XLSTMForecaster(BaseEstimator):
                 raise ValueError(f"quantiles need loss='quantile'; got loss={self.loss!r}")
         elif self.loss == "quantile":
             raise ValueError("loss='quantile' needs quantiles=[...] (e.g. [0.1, 0.5, 0.9])")
-        if self.valid_loss is not None and self.valid_loss not in _POINT_LOSSES:
-            raise ValueError(f"valid_loss must be None or one of {list(_POINT_LOSSES)}; got {self.valid_loss!r}")
+        if self.valid_loss is not None and self.valid_loss not in POINT_LOSSES:
+            raise ValueError(f"valid_loss must be None or one of {list(POINT_LOSSES)}; got {self.valid_loss!r}")
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise TypeError(f"model_params must be a dict; got {type(self.model_params).__name__}")
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 LOSSES = ("mse", "mae", "huber", "quantile")
+POINT_LOSSES = ("mse", "mae", "huber")  # one output per value: usable as a valid_loss
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 
 
