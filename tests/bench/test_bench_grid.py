@@ -296,6 +296,25 @@ def test_overrides_per_regime_per_horizon_and_per_horizon_within_a_regime(tmp_pa
             load_bench_config(str(path))
 
 
+def test_train_setting_values_are_checked_when_the_config_loads(tmp_path):
+    """A misspelt loss must fail at load, not when its first cell trains hours into a grid."""
+    path = tmp_path / "bad.yaml"
+    for cfg, msg in [(dict(TINY_CONFIG, train={"loss": "rmse"}), "train loss='rmse'"),
+                     (dict(TINY_CONFIG, models={"dlinear": {"train": {"valid_loss": "quantile"}}}),
+                      "model 'dlinear', entry: train valid_loss='quantile'"),
+                     (dict(TINY_CONFIG, models={"dlinear": {"by_regime": {"short": {"by_horizon": {
+                         96: {"train": {"lr_schedule": "step"}}}}}}}),
+                      "by_regime 'short' by_horizon 96: train lr_schedule='step'"),
+                     (dict(TINY_CONFIG, models={"dlinear": {"by_horizon": {96: {"train": {"epochs": 3}}}}}),
+                      "by_horizon 96: unknown train settings \\['epochs'\\]")]:
+        path.write_text(yaml.safe_dump(cfg))
+        with pytest.raises(ValueError, match=msg):
+            load_bench_config(str(path))
+    path.write_text(yaml.safe_dump(dict(TINY_CONFIG, models={"dlinear": {"train": {
+        "loss": "mae", "valid_loss": "mse", "lr_schedule": "halving"}}})))
+    assert load_bench_config(str(path))["models"]["dlinear"]["train"]["valid_loss"] == "mse"
+
+
 def test_validation_folds_are_selection_only_and_kept_out_of_the_test_tables(tmp_path, synthetic_csv,
                                                                               tiny_config):
     out = tmp_path / "run"

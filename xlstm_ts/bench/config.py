@@ -44,7 +44,9 @@ from typing import Any
 import yaml
 
 from xlstm_ts.models import MODELS, model_hparams
+from xlstm_ts.models.losses import LOSSES, POINT_LOSSES
 from xlstm_ts.models.registry import resolved_hparams
+from xlstm_ts.training.module import LR_SCHEDULES
 
 __all__ = [
     "TRAIN_DEFAULTS",
@@ -116,9 +118,7 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
     unknown = sorted(set(cfg) - CONFIG_KEYS)
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown}; valid: {sorted(CONFIG_KEYS)}")
-    bad_train = sorted(set(cfg.get("train") or {}) - set(TRAIN_DEFAULTS))
-    if bad_train:
-        raise ValueError(f"{where}: unknown train settings {bad_train}; valid: {sorted(TRAIN_DEFAULTS)}")
+    _check_train(cfg.get("train"), where)
     models = cfg.get("models") or {}
     if not isinstance(models, dict):
         raise ValueError(f"{where}: 'models' must map labels to entries")
@@ -134,9 +134,7 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
             bad_k = sorted(set(part) - allowed)
             if bad_k:
                 raise ValueError(f"{where}: model {label!r}, {at}: unknown keys {bad_k}; valid: {sorted(allowed)}")
-            bad_t = sorted(set(part.get("train") or {}) - set(TRAIN_DEFAULTS))
-            if bad_t:
-                raise ValueError(f"{where}: model {label!r}: unknown train settings {bad_t}")
+            _check_train(part.get("train"), f"{where}: model {label!r}, {at}")
         _check_lookback(entry.get("lookback"), f"{where}: model {label!r}")
     _check_lookback(cfg.get("lookback"), where)
     run = cfg.get("run")
@@ -162,6 +160,23 @@ def _override_parts(entry: dict[str, Any]):
             if nested:
                 for h, sub in (part.get("by_horizon") or {}).items():
                     yield sub or {}, HORIZON_PART_KEYS, f"{key} {k!r} by_horizon {h!r}"
+
+
+# train settings whose values name a choice: checked when the config loads, not when the first
+# cell of that model trains (possibly hours into a grid)
+_TRAIN_CHOICES = {"loss": LOSSES, "valid_loss": (None, *POINT_LOSSES), "lr_schedule": LR_SCHEDULES}
+
+
+def _check_train(train: Any, where: str) -> None:
+    train = train or {}
+    if not isinstance(train, dict):
+        raise ValueError(f"{where}: 'train' must be a mapping; got {train!r}")
+    bad = sorted(set(train) - set(TRAIN_DEFAULTS))
+    if bad:
+        raise ValueError(f"{where}: unknown train settings {bad}; valid: {sorted(TRAIN_DEFAULTS)}")
+    for key, choices in _TRAIN_CHOICES.items():
+        if key in train and train[key] not in choices:
+            raise ValueError(f"{where}: train {key}={train[key]!r}; valid: {list(choices)}")
 
 
 def _check_lookback(lb: Any, where: str) -> None:

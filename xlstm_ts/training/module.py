@@ -6,6 +6,8 @@ import lightning as L
 import torch
 from torch import nn
 
+LR_SCHEDULES = ("cosine", "halving", "constant")
+
 
 class ForecastModule(L.LightningModule):
     """Wraps a forecasting network and its loss for Lightning.
@@ -30,8 +32,8 @@ class ForecastModule(L.LightningModule):
                  weight_decay: float = 0.0, lr_schedule: str = "cosine", max_epochs: int = 10,
                  valid_loss: nn.Module | None = None):
         super().__init__()
-        if lr_schedule not in ("cosine", "halving", "constant"):
-            raise ValueError(f"lr_schedule must be 'cosine', 'halving' or 'constant'; got {lr_schedule!r}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}; got {lr_schedule!r}")
         if valid_loss is not None and getattr(valid_loss, "n_outputs", 1) != 1:
             raise ValueError("valid_loss must be a point loss (mse, mae or huber); it scores the point forecast")
         self.model, self.loss, self.valid_loss = model, loss, valid_loss
