@@ -11,7 +11,9 @@ are never mixed in. Prints the cells that no directory holds yet.
 A ``--from`` directory without ``cells/`` but with a ``runs.parquet`` (a report directory such
 as ``docs/bench_results/current``) contributes the rows its table recorded, under the same
 signature rule: run directories are not kept between machines, report directories are. Rows
-restored that way carry no sample forecasts (no plots).
+restored that way carry no sample forecasts (no plots). ``--val-folds 0,1,2`` also collects
+validation-fold cells (a report directory keeps them in ``fold_runs.parquet``), so that the
+tables' ``selection`` can rank on the fold mean.
 
     python scripts/collect_current_cells.py --configs etth1,ettm1,weather,exchange_rate,national_illness \\
         --models naive,seasonal_naive,dlinear,patchtst,xlstm_patch,xlstm_mixer \\
@@ -35,12 +37,21 @@ from xlstm_ts.bench.tables import rows_from_runs_frame
 _ROW_KEY = ("dataset", "regime", "lookback", "horizon", "label", "seed")
 
 
+def _key(row_or_cell) -> tuple:
+    get = row_or_cell.get if isinstance(row_or_cell, dict) else lambda k: getattr(row_or_cell, k)
+    return (*(get(k) for k in _ROW_KEY), int(get("val_fold") or 0))
+
+
 def recorded_rows(d: Path) -> dict[tuple, dict]:
-    """The rows of a report directory's ``runs.parquet`` (none for a run directory)."""
-    table = d / "runs.parquet"
-    if (d / CELLS_DIR).is_dir() or not table.is_file():
+    """The rows of a report directory's ``runs.parquet`` and ``fold_runs.parquet`` (none for a
+    run directory), keyed by cell and validation fold."""
+    if (d / CELLS_DIR).is_dir():
         return {}
-    return {tuple(r[k] for k in _ROW_KEY): r for r in rows_from_runs_frame(pd.read_parquet(table), str(d))}
+    rows = []
+    for table in (d / "runs.parquet", d / "fold_runs.parquet"):
+        if table.is_file():
+            rows += rows_from_runs_frame(pd.read_parquet(table), str(d))
+    return {_key(r): r for r in rows}
 
 
 def main(argv=None) -> int:
@@ -48,6 +59,9 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", required=True, help="comma-separated preset names")
     ap.add_argument("--models", help="comma-separated labels (default: each preset's run list)")
     ap.add_argument("--regimes", default="long")
+    ap.add_argument("--val-folds", default="0",
+                    help="comma-separated validation folds to collect (default 0: the protocol's split); "
+                         "folds >= 1 are selection-only cells (folds.*, selection.*)")
     ap.add_argument("--from", dest="src", nargs="+", required=True, help="run directories to search")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
@@ -59,7 +73,8 @@ def main(argv=None) -> int:
         if labels == []:  # none of the asked models is in this preset (an empty list would mean "all")
             continue
         cells = expand_cells(cfg, [load_bench_data(ds) for ds in cfg["datasets"]], models=labels,
-                             regimes=args.regimes.split(","))
+                             regimes=args.regimes.split(","),
+                             val_folds=[int(k) for k in args.val_folds.split(",")])
         for cell in cells:
             sig = cell.signature()
             for d in map(Path, args.src):
@@ -67,8 +82,7 @@ def main(argv=None) -> int:
                 if p.is_file():
                     row = json.loads(p.read_text())
                 else:
-                    key = (cell.dataset, cell.regime, cell.lookback, cell.horizon, cell.label, cell.seed)
-                    row = recorded[d].get(key) if not cell.val_fold else None
+                    row = recorded[d].get(_key(cell))
                     if row is None:
                         continue
                 if row.get("signature") == sig and row.get("status") == "ok":

@@ -19,6 +19,8 @@ from xlstm_ts.bench.runner import evaluate_split, load_rows
 from xlstm_ts.bench.tables import (
     averages_frame,
     droplast_frame,
+    fold_runs_frame,
+    folds_frame,
     rows_from_runs_frame,
     runs_frame,
     selection_frame,
@@ -385,3 +387,23 @@ def test_rows_restored_from_a_report_table_give_the_same_tables(tmp_path, synthe
     pd.testing.assert_frame_equal(again, runs_frame(load_rows(out)))
     pd.testing.assert_frame_equal(averages_frame(again), averages_frame(runs_frame(load_rows(out))))
     pd.testing.assert_frame_equal(droplast_frame(again), droplast_frame(recorded))
+
+
+def test_validation_fold_cells_are_recorded_and_restored_with_the_report(tmp_path, synthetic_csv, tiny_config):
+    """fold_runs.parquet keeps the fold cells, so that the folds and selection tables of a report
+    directory can be rebuilt after its run directory is gone."""
+    out = tmp_path / "run"
+    assert main(["--config", str(tiny_config), "--data", str(synthetic_csv), "--target", "load", "--out", str(out),
+                 "--models", "naive,dlinear", "--val-folds", "0,1,2", "--no-progress", "--no-plots"]) == 0
+    fold_runs = pd.read_parquet(out / "fold_runs.parquet")
+    assert sorted(zip(fold_runs["label"], fold_runs["val_fold"], strict=True)) == [
+        ("dlinear", 1), ("dlinear", 2), ("naive", 1), ("naive", 2)]
+    assert "mse" not in fold_runs and fold_runs["val_mse"].notna().all()
+    restored = (rows_from_runs_frame(pd.read_parquet(out / "runs.parquet"))
+                + rows_from_runs_frame(fold_runs))
+    assert sorted(r.get("val_fold") or 0 for r in restored) == [0, 0, 1, 1, 2, 2]
+    original = load_rows(out)
+    pd.testing.assert_frame_equal(folds_frame(restored), folds_frame(original))
+    pd.testing.assert_frame_equal(fold_runs_frame(restored), fold_runs)
+    assert folds_frame(restored)["val_mse_folds_mean"].notna().all()
+    assert "no validation-fold cells" not in (out / "fold_runs.md").read_text()

@@ -42,6 +42,8 @@ def _differences(row: dict[str, Any], cell: Cell) -> list[str]:
             "lookback": cell.lookback, "horizon": cell.horizon, "seed": cell.seed, "model": cell.model,
             "hparams": resolved_hparams(cell.model, cell.hparams), "train": cell.train}
     got = {k: row.get(k) for k in want}
+    if int(row.get("val_fold") or 0) != cell.val_fold:  # cell_path keeps folds apart; guard anyway
+        return ["val_fold"]
     try:
         got["hparams"] = resolved_hparams(row.get("model"), row.get("hparams") or {})
     except (KeyError, ValueError, TypeError):

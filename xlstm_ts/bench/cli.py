@@ -149,7 +149,7 @@ def run_bench(args: argparse.Namespace) -> int:
               f"of {counts['total']} cells in {time.perf_counter() - t0:.0f} s -> {out}", flush=True)
     written = write_report(out, args.report_dir, plots=not args.no_plots, include=args.include)
     rep = Path(args.report_dir) if args.report_dir else out
-    print(f"tables: {rep}/{{runs,summary,averages,comparison,targets,selection,folds}}.{{md,csv,parquet}}; "
+    print(f"tables: {rep}/{{runs,summary,averages,comparison,targets,selection,folds,fold_runs}}.{{md,csv,parquet}}; "
           f"{len(written['plots'])} plots in {rep / 'plots'}")
     return 1 if counts["failed"] else 0
 

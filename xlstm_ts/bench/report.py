@@ -15,6 +15,7 @@ from xlstm_ts.bench.runner import load_rows
 from xlstm_ts.bench.tables import (
     averages_frame,
     droplast_frame,
+    fold_runs_frame,
     folds_frame,
     folds_markdown,
     markdown_table,
@@ -36,6 +37,8 @@ _DROPLAST_MD = (
 RUNS_MD_COLUMNS = ["dataset", "regime", "lookback", "horizon", "label", "seed", "mse", "mae",
                    "val_mse", "epochs", "best_epoch", "train_seconds", "wall_seconds", "params",
                    "test_windows"]
+FOLD_RUNS_MD_COLUMNS = ["dataset", "regime", "lookback", "horizon", "label", "val_fold", "seed", "val_mse",
+                        "val_mae", "epochs", "best_epoch", "train_seconds", "wall_seconds"]
 
 
 def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
@@ -46,8 +49,9 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
     ``averages.*`` (over the four horizons), ``comparison.*`` (vs published numbers),
     ``targets.*`` (issue targets), ``selection.*`` (the model chosen on validation per dataset,
     :func:`~xlstm_ts.bench.tables.selection_frame`), ``folds.*`` (validation MSE per validation
-    fold, :func:`~xlstm_ts.bench.tables.folds_frame`; only fold-0 rows enter the other tables)
-    and ``plots/*.png``. ``include`` adds the cells of other
+    fold, :func:`~xlstm_ts.bench.tables.folds_frame`; only fold-0 rows enter the other tables),
+    ``fold_runs.*`` (one row per validation-fold cell, so that the report keeps what ``folds``
+    and ``selection`` rank on) and ``plots/*.png``. ``include`` adds the cells of other
     output directories (e.g. one per dataset) to the same tables.
     """
     out = Path(out_dir)
@@ -68,6 +72,10 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
     written["comparison"] = write_frame(comparison, rep / "comparison",
                                         comparison_markdown(summary, averages))
     written["targets"] = write_frame(targets, rep / "targets", targets_markdown(targets))
+    fold_runs = fold_runs_frame(all_rows)
+    written["fold_runs"] = write_frame(fold_runs, rep / "fold_runs",
+                                       markdown_table(fold_runs[FOLD_RUNS_MD_COLUMNS]) if not fold_runs.empty
+                                       else "_(no validation-fold cells)_\n")
     folds = folds_frame(all_rows)
     written["folds"] = write_frame(folds, rep / "folds", folds_markdown(folds))
     selection = selection_frame(averages, folds)

@@ -34,22 +34,49 @@ RUN_COLUMNS = [
 ]
 
 
+# a validation-fold cell (fold k >= 1, selection only) has no test metrics
+FOLD_RUN_COLUMNS = [c for c in RUN_COLUMNS if c not in ("mse", "mae", "test_windows")] + ["val_fold"]
+
+
 def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per finished cell (status ``ok``), nested settings as JSON strings."""
-    ok = [r for r in rows if r.get("status") == "ok"]
+    df = _records_frame([r for r in rows if r.get("status") == "ok"], RUN_COLUMNS, drop_last=True)
+    if not df.empty:
+        df["test_windows"] = df["test_windows"].astype("int64")
+    return df
+
+
+def fold_runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per finished validation-fold cell (``val_fold >= 1``): validation metrics only.
+
+    Written beside ``runs.*`` so that a report directory keeps the fold cells that
+    :func:`folds_frame` and :func:`selection_frame` rank on after the run directory is gone
+    (:func:`rows_from_runs_frame` reads both tables back).
+    """
+    df = _records_frame([r for r in rows if r.get("status") == "ok" and r.get("val_fold")],
+                        FOLD_RUN_COLUMNS, drop_last=False)
+    if not df.empty:
+        df["val_fold"] = df["val_fold"].astype("int64")
+        df = df.sort_values(["dataset", "regime", "lookback", "horizon", "label", "val_fold", "seed"],
+                            ignore_index=True)
+    return df
+
+
+def _records_frame(rows: Sequence[dict[str, Any]], columns: list[str], *, drop_last: bool) -> pd.DataFrame:
     recs = []
-    for r in ok:
-        rec = {c: r.get(c) for c in RUN_COLUMNS}
+    for r in rows:
+        rec = {c: r.get(c) for c in columns}
         rec["hparams"] = json.dumps(r.get("hparams", {}), sort_keys=True)
         rec["train"] = json.dumps(r.get("train", {}), sort_keys=True)
-        diag = r.get("diag_drop_last_mse") or {}
-        for b in DROP_LAST_BATCHES:
-            rec[f"mse_droplast_{b}"] = diag.get(str(b), np.nan)
+        if drop_last:
+            diag = r.get("diag_drop_last_mse") or {}
+            for b in DROP_LAST_BATCHES:
+                rec[f"mse_droplast_{b}"] = diag.get(str(b), np.nan)
         recs.append(rec)
-    df = pd.DataFrame.from_records(recs, columns=RUN_COLUMNS + DROPLAST_COLUMNS)
+    df = pd.DataFrame.from_records(recs, columns=columns + (DROPLAST_COLUMNS if drop_last else []))
     if df.empty:
         return df
-    for c in ("lookback", "horizon", "seed", "epochs", "params", "test_windows", "n_channels"):
+    for c in ("lookback", "horizon", "seed", "epochs", "params", "n_channels"):
         df[c] = df[c].astype("int64")
     df["best_epoch"] = df["best_epoch"].astype("Int64")
     return df.sort_values(["dataset", "regime", "lookback", "horizon", "label", "seed"],
@@ -57,7 +84,8 @@ def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def rows_from_runs_frame(runs: pd.DataFrame, recorded_in: str = "") -> list[dict[str, Any]]:
-    """Result rows back from a ``runs`` table (the inverse of :func:`runs_frame`).
+    """Result rows back from a ``runs`` or ``fold_runs`` table (the inverse of
+    :func:`runs_frame` and :func:`fold_runs_frame`).
 
     A report directory keeps its ``runs.parquet`` after the run directory is gone; these rows
     let its cells enter new tables next to fresh ones. They hold what the table holds (metrics,
@@ -67,7 +95,9 @@ def rows_from_runs_frame(runs: pd.DataFrame, recorded_in: str = "") -> list[dict
     rows = []
     for rec in runs.to_dict("records"):
         row: dict[str, Any] = {}
-        for c in RUN_COLUMNS:
+        for c in RUN_COLUMNS + ["val_fold"]:
+            if c not in rec:
+                continue
             v = rec.get(c)
             if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
                 row[c] = None
