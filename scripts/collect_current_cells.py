@@ -62,7 +62,9 @@ def main(argv=None) -> int:
     ap.add_argument("--val-folds", default="0",
                     help="comma-separated validation folds to collect (default 0: the protocol's split); "
                          "folds >= 1 are selection-only cells (folds.*, selection.*)")
-    ap.add_argument("--from", dest="src", nargs="+", required=True, help="run directories to search")
+    ap.add_argument("--from", dest="src", nargs="+", required=True,
+                    help="run or report directories, searched in order: the first holding a current cell wins "
+                         "(name the report directory first to keep the rows its tables recorded)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     found, missing = 0, []
