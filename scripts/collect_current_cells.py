@@ -37,9 +37,9 @@ from xlstm_ts.bench.tables import rows_from_runs_frame
 _ROW_KEY = ("dataset", "regime", "lookback", "horizon", "label", "seed")
 
 
-def _key(row_or_cell) -> tuple:
-    get = row_or_cell.get if isinstance(row_or_cell, dict) else lambda k: getattr(row_or_cell, k)
-    return (*(get(k) for k in _ROW_KEY), int(get("val_fold") or 0))
+def _key(row: dict) -> tuple:
+    """A result row's cell and validation fold (protocol rows carry no ``val_fold``)."""
+    return (*(row[k] for k in _ROW_KEY), int(row.get("val_fold") or 0))
 
 
 def recorded_rows(d: Path) -> dict[tuple, dict]:
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
                 if p.is_file():
                     row = json.loads(p.read_text())
                 else:
-                    row = recorded[d].get(_key(cell))
+                    row = recorded[d].get((*(getattr(cell, k) for k in _ROW_KEY), cell.val_fold))
                     if row is None:
                         continue
                 if row.get("signature") == sig and row.get("status") == "ok":

@@ -40,10 +40,10 @@ def _canon(x: Any) -> str:
 def _differences(row: dict[str, Any], cell: Cell) -> list[str]:
     want = {"dataset": cell.dataset, "protocol": cell.protocol, "target": cell.target,
             "lookback": cell.lookback, "horizon": cell.horizon, "seed": cell.seed, "model": cell.model,
-            "hparams": resolved_hparams(cell.model, cell.hparams), "train": cell.train}
+            "hparams": resolved_hparams(cell.model, cell.hparams), "train": cell.train,
+            "val_fold": cell.val_fold}
     got = {k: row.get(k) for k in want}
-    if int(row.get("val_fold") or 0) != cell.val_fold:  # cell_path keeps folds apart; guard anyway
-        return ["val_fold"]
+    got["val_fold"] = int(row.get("val_fold") or 0)  # protocol cells carry no val_fold
     try:
         got["hparams"] = resolved_hparams(row.get("model"), row.get("hparams") or {})
     except (KeyError, ValueError, TypeError):

@@ -53,13 +53,8 @@ def fold_runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     :func:`folds_frame` and :func:`selection_frame` rank on after the run directory is gone
     (:func:`rows_from_runs_frame` reads both tables back).
     """
-    df = _records_frame([r for r in rows if r.get("status") == "ok" and r.get("val_fold")],
-                        FOLD_RUN_COLUMNS, drop_last=False)
-    if not df.empty:
-        df["val_fold"] = df["val_fold"].astype("int64")
-        df = df.sort_values(["dataset", "regime", "lookback", "horizon", "label", "val_fold", "seed"],
-                            ignore_index=True)
-    return df
+    return _records_frame([r for r in rows if r.get("status") == "ok" and r.get("val_fold")],
+                          FOLD_RUN_COLUMNS, drop_last=False)
 
 
 def _records_frame(rows: Sequence[dict[str, Any]], columns: list[str], *, drop_last: bool) -> pd.DataFrame:
@@ -76,11 +71,11 @@ def _records_frame(rows: Sequence[dict[str, Any]], columns: list[str], *, drop_l
     df = pd.DataFrame.from_records(recs, columns=columns + (DROPLAST_COLUMNS if drop_last else []))
     if df.empty:
         return df
-    for c in ("lookback", "horizon", "seed", "epochs", "params", "n_channels"):
-        df[c] = df[c].astype("int64")
+    ints = [c for c in ("lookback", "horizon", "seed", "epochs", "params", "n_channels", "val_fold") if c in df]
+    df[ints] = df[ints].astype("int64")
     df["best_epoch"] = df["best_epoch"].astype("Int64")
-    return df.sort_values(["dataset", "regime", "lookback", "horizon", "label", "seed"],
-                          ignore_index=True)
+    order = ["dataset", "regime", "lookback", "horizon", "label"] + (["val_fold"] if "val_fold" in df else [])
+    return df.sort_values(order + ["seed"], ignore_index=True)
 
 
 def rows_from_runs_frame(runs: pd.DataFrame, recorded_in: str = "") -> list[dict[str, Any]]:
