@@ -18,9 +18,9 @@ def _load_yaml(path: str | None) -> dict:
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except FileNotFoundError:
-        raise SystemExit(f"config file not found: {path}") from None
+        raise FileNotFoundError(f"config file not found: {path}") from None
     if not isinstance(data, dict):
-        raise SystemExit(f"{path} must hold a mapping of XLSTMForecaster parameters")
+        raise ValueError(f"{path} must hold a mapping of XLSTMForecaster parameters")
     return data
 
 
@@ -107,13 +107,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from .forecaster import XLSTMForecaster
 
     est = XLSTMForecaster.load(args.model)
-    futr = pd.read_parquet(args.futr) if args.futr else None
-    pred = est.predict(args.data, futr_df=futr)
+    pred = est.predict(args.data, futr_df=args.futr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix in (".parquet", ".pq"):
@@ -150,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="forecast with a saved model")
     p.add_argument("--model", required=True, help="model directory written by fit")
     p.add_argument("--data", help="history to forecast from (default: the end of the fitted data)")
-    p.add_argument("--futr", help="Parquet file with future covariates")
+    p.add_argument("--futr", help="CSV or Parquet file with future covariates")
     p.add_argument("--out", required=True, help="output .parquet or .csv")
     p.set_defaults(func=cmd_predict)
 

@@ -18,6 +18,7 @@ one path.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -49,7 +50,7 @@ from .data import (
     read_frame,
     window_loader,
 )
-from .data.validation import check_like_fit, check_scaled_range
+from .data.validation import check_like_fit, check_scaled_range, date_grid
 from .models import ModelSpec, build_model, get_model_class
 from .models.losses import POINT_LOSSES, make_loss
 from .persist import ModelFileError, load_directory, save_directory
@@ -88,7 +89,8 @@ class XLSTMForecaster(BaseEstimator):
         futr_cols: user columns known in advance (need ``futr_df`` at predict time).
         id_col, time_col, target_col: column names of long input (``target_col`` may be a
             list); wide input (DatetimeIndex, one column per variable) is detected by the
-            absence of ``id_col`` and forms one multivariate series.
+            absence of ``id_col`` and forms one multivariate series of every variable that is
+            not in ``futr_cols``, or of the ``target_col`` variables when it is not ``"y"``.
         freq: frequency of the series (inferred when None).
         fill: ``"ffill"``, ``"interpolate"`` or ``"zero"`` to fill NaN/inf; None raises on them.
         fill_missing: insert missing timestamps (filled with ``fill``); False raises on gaps.
@@ -187,7 +189,8 @@ class XLSTMForecaster(BaseEstimator):
         self._check_params()
         if resume and self.checkpoint_dir is None:
             raise ValueError("fit(resume=True) needs checkpoint_dir=... (where the checkpoints are written)")
-        series = self._parse(df, static_df, min_length=self.lookback + self.horizon, for_fitted_model=False)
+        series = self._parse(df, static_df, min_length=int(self.lookback) + int(self.horizon),
+                             length_rule="lookback + horizon", for_fitted_model=False)
         return self._fit_series(series, resume=resume)
 
     def predict(
@@ -203,9 +206,10 @@ class XLSTMForecaster(BaseEstimator):
                 scaled by their own history). None forecasts from the end of the fitted data
                 (after any :meth:`update`). A streaming model reads ``df`` whole, from the zero
                 state, so pass the full history of each series (any length >= 1).
-            futr_df: long frame (``id_col``, ``time_col``, ``futr_cols``) with the future
-                covariate values for the next ``horizon`` steps; required when ``futr_cols``
-                were used.
+            futr_df: long frame (``id_col``, ``time_col``, ``futr_cols``; or a CSV/Parquet path)
+                with the future covariate values for the next ``horizon`` steps; required when
+                ``futr_cols`` were used. A model fitted on one wide series also takes a wide
+                frame (a ``DatetimeIndex`` or ``time_col``, and the ``futr_cols``).
             static_df: static covariates of the series in ``df``.
 
         Returns:
@@ -213,8 +217,14 @@ class XLSTMForecaster(BaseEstimator):
             at each series' frequency.
         """
         self._check_fitted()
-        min_length = 1 if self._streaming else self.lookback
-        series = self.history_ if df is None else self._parse(df, static_df, min_length=min_length)
+        if df is None:
+            series = self.history_
+        else:
+            # A streaming model may get series too short to infer their frequency: use the fitted one.
+            min_length, why = (1, None) if self._streaming else (self.lookback, "lookback")
+            series = self._parse(df, static_df, min_length=min_length, length_rule=why,
+                                 freq=self._fitted_freq() if self._streaming else None)
+            self._check_static(series)
         futr = self._future_futr(series, futr_df)
         if df is None and self._streaming:
             point, quant = self._forecast_stream(series, futr, self.stream_)
@@ -242,9 +252,7 @@ class XLSTMForecaster(BaseEstimator):
             ``self``.
         """
         self._check_fitted()
-        first = self.history_[0]
-        freq = first.freq.freqstr if isinstance(first.ds, pd.DatetimeIndex) else None
-        new = self._parse(df, None, min_length=1, freq=self.freq or freq)
+        new = self._parse(df, None, min_length=1, freq=self._fitted_freq())
         where = {s.unique_id: i for i, s in enumerate(self.history_)}
         unknown = [s.unique_id for s in new if s.unique_id not in where]
         if unknown:
@@ -279,20 +287,33 @@ class XLSTMForecaster(BaseEstimator):
         on the data before the earliest cutoff only, so no forecast sees its own future.
         Future covariates are taken from ``df``.
 
+        After a fit here, :meth:`predict` forecasts from the end of ``df`` (with the weights and
+        scalers of that fit, as after :meth:`update`).
+
         Returns:
-            ``unique_id, cutoff, ds, y_hat, (quantiles), y``.
+            ``unique_id, cutoff, ds, y_hat, (quantiles), y`` (``y``: the actual values).
         """
         self._check_params()
-        if not isinstance(n_windows, int) or n_windows < 1:
-            raise ValueError(f"n_windows must be a positive int; got {n_windows!r}")
-        step = self.horizon if step is None else step
-        if not isinstance(step, int) or step < 1:
-            raise ValueError(f"step must be a positive int; got {step!r}")
-        H, L = self.horizon, self.lookback
+        fit_here = refit or not hasattr(self, "model_")
+        if not fit_here:
+            self._check_fitted()
+        for name, value in (("n_windows", n_windows), ("step", step)):
+            if value is not None and (not _is_int(value) or value < 1):
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        clash = {self.id_col, self.time_col} & {"cutoff", "y_hat", "y"}
+        if clash:
+            raise ValueError(f"cross_validation writes the columns cutoff, y_hat and y: rename the "
+                             f"input column(s) {sorted(clash)} (id_col / time_col)")
+        n_windows = int(n_windows)
+        step = int(self.horizon if step is None else step)
+        H, L = int(self.horizon), int(self.lookback)
         span = H + (n_windows - 1) * step
         series = self._parse(df, static_df, min_length=L + span,
-                             for_fitted_model=not (refit or not hasattr(self, "model_")))
-        if refit or not hasattr(self, "model_"):
+                             length_rule="lookback + horizon + (n_windows - 1) * step",
+                             for_fitted_model=not fit_here)
+        if not fit_here:
+            self._check_static(series)
+        if fit_here:
             first_cut = [_slice(s, 0, len(s) - span) for s in series]
             too_short = [s.unique_id for s in first_cut if len(s) < L + H]
             if too_short:
@@ -315,6 +336,8 @@ class XLSTMForecaster(BaseEstimator):
             actual = [s.values[len(s) - end_offset: len(s) - end_offset + H] for s in series]
             frame["y"] = np.concatenate([a.T.reshape(-1) for a in actual]).astype(np.float64)
             frames.append(frame)
+        if fit_here:
+            self._keep_end(series)
         return pd.concat(frames, ignore_index=True)
 
     def tune(self, df: pd.DataFrame | str | os.PathLike, space, **kwargs):
@@ -391,6 +414,7 @@ class XLSTMForecaster(BaseEstimator):
                 raise
             raise ModelFileError(f"{path} is not a consistent {cls.__name__} directory: {e}") from e
         est.fit_report_ = None
+        est.fitted_params_ = est._shaping_params()
         return est
 
     # ------------------------------------------------------------------ validation
@@ -398,13 +422,21 @@ class XLSTMForecaster(BaseEstimator):
     def _check_params(self) -> None:
         for name in ("horizon", "lookback", "stride", "batch_size", "max_epochs"):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}")
-        if self.val_size is not None and (not isinstance(self.val_size, (int, np.integer)) or self.val_size < 0):
+        if self.val_size is not None and (not _is_int(self.val_size) or self.val_size < 0):
             raise ValueError(f"val_size must be None or an int >= 0; got {self.val_size!r}")
+        for name, low in (("learning_rate", 0.0), ("weight_decay", None)):
+            value = getattr(self, name)
+            if not _is_number(value) or not np.isfinite(value) or value < 0 or (low is not None and value <= low):
+                rule = "a positive number" if low is not None else "a number >= 0"
+                raise ValueError(f"{name} must be {rule}; got {value!r}")
         if self.quantiles is not None:
+            if isinstance(self.quantiles, (str, bytes)) or not isinstance(self.quantiles, (Sequence, np.ndarray)):
+                raise ValueError(f"quantiles must be a list of levels in (0, 1), e.g. [0.1, 0.9]; "
+                                 f"got {self.quantiles!r}")
             qs = list(self.quantiles)
-            if not qs or any(not 0 < float(q) < 1 for q in qs):
+            if not qs or any(not _is_number(q) or not 0 < float(q) < 1 for q in qs):
                 raise ValueError(f"quantiles must be levels in (0, 1); got {self.quantiles!r}")
             if self.loss != "quantile":
                 raise ValueError(f"quantiles need loss='quantile'; got loss={self.loss!r}")
@@ -419,21 +451,85 @@ class XLSTMForecaster(BaseEstimator):
         return None if self.valid_loss is None else make_loss(self.valid_loss)
 
     def _check_fitted(self) -> None:
+        """Fitted, and with the parameters of that fit: ``set_params`` after ``fit`` changes the
+        next fit only, so forecasting with a changed horizon, quantiles, ... would mislabel or
+        misshape the output of the fitted network."""
         if not hasattr(self, "model_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(df) first")
+        fitted = getattr(self, "fitted_params_", None)
+        if fitted is None:
+            return
+        now = self._shaping_params()
+        changed = [k for k in fitted if fitted[k] != now[k]]
+        if changed:
+            k = changed[0]
+            raise ValueError(
+                f"{k} was changed after fit (fitted with {fitted[k]!r}, now {now[k]!r}): call fit(df) "
+                f"again, or set_params({k}=...) back to the fitted value")
+
+    def _shaping_params(self) -> dict[str, Any]:
+        """The parameters the fitted network and its inputs/outputs depend on, comparable with ``==``."""
+        def as_list(x):
+            return None if x is None else [x] if isinstance(x, str) else [v.item() if isinstance(v, np.generic) else v
+                                                                            for v in x]
+        return {
+            "horizon": int(self.horizon) if _is_int(self.horizon) else self.horizon,
+            "lookback": int(self.lookback) if _is_int(self.lookback) else self.lookback,
+            "model": self.model,
+            "model_params": json.dumps(self.model_params, sort_keys=True, default=str),
+            "loss": self.loss,
+            "quantiles": None if self.quantiles is None else sorted(float(q) for q in self.quantiles),
+            "scaler": self.scaler,
+            "calendar": bool(self.calendar),
+            "futr_cols": as_list(self.futr_cols),
+            "target_col": as_list(self.target_col),
+        }
+
+    def _fitted_freq(self) -> str | None:
+        """``freq`` as given, else the frequency of the fitted series (None for integer steps)."""
+        if self.freq is not None:
+            return self.freq
+        first = self.history_[0]
+        return first.freq.freqstr if isinstance(first.ds, pd.DatetimeIndex) else None
+
+    def _check_static(self, series: list[TimeSeries]) -> None:
+        """Series to forecast must carry the static covariates the model was fitted with."""
+        fitted, got = tuple(self.history_[0].static_names), tuple(series[0].static_names)
+        if got == fitted:
+            return
+        if not got:
+            raise ValueError(f"the model was fitted with static covariates {list(fitted)}: pass "
+                             f"static_df with {self.id_col!r} and these columns")
+        if not fitted:
+            raise ValueError(f"the model was fitted without static covariates; static_df has {list(got)}")
+        raise ValueError(f"static_df has columns {list(got)}; the model was fitted with {list(fitted)}")
 
     @property
     def _streaming(self) -> bool:
         return bool(getattr(getattr(self, "model_", None), "streaming", False))
 
-    def _parse(self, df, static_df, min_length: int, freq=None, for_fitted_model: bool = True) -> list[TimeSeries]:
+    def _read(self, path: str | os.PathLike) -> pd.DataFrame:
+        """A CSV/Parquet file as a frame, with a text ``time_col`` parsed as dates (CSV has no date type)."""
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        frame = read_frame(path)
+        col = self.time_col
+        if col in frame.columns and (frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col].dtype)):
+            try:
+                frame[col] = pd.to_datetime(frame[col])
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{path}: column {col!r} does not hold dates ({e})") from None
+        return frame
+
+    def _parse(self, df, static_df, min_length: int, freq=None, for_fitted_model: bool = True,
+               length_rule: str | None = None) -> list[TimeSeries]:
         """DataFrame or path -> validated series with calendar features in ``futr``."""
         if isinstance(df, (str, os.PathLike)):
-            df = read_frame(df)
+            df = self._read(df)
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame or a CSV/Parquet path; got {type(df).__name__}")
         common = dict(futr_cols=self.futr_cols, freq=self.freq if freq is None else freq, fill=self.fill,
-                      fill_missing=self.fill_missing, min_length=min_length)
+                      fill_missing=self.fill_missing, min_length=min_length, length_rule=length_rule)
         if self.id_col in df.columns:
             series = from_long(df, id_col=self.id_col, time_col=self.time_col, target_col=self.target_col,
                                static_df=static_df, **common)
@@ -441,7 +537,10 @@ class XLSTMForecaster(BaseEstimator):
             if static_df is not None:
                 raise ValueError("static_df needs long input with an id column; wide input is one series")
             time_col = self.time_col if self.time_col in df.columns else None
-            series = from_wide(df, time_col=time_col, **common)
+            # The default target_col ("y") means every variable of a wide frame; a named one selects.
+            targets = None if self.target_col == "y" else [self.target_col] if isinstance(self.target_col, str) \
+                else list(self.target_col)
+            series = from_wide(df, time_col=time_col, target_cols=targets, **common)
         if for_fitted_model and hasattr(self, "spec_"):  # fit() starts over: any channel count
             C = {s.n_channels for s in series}
             if C != {self.spec_.n_channels}:
@@ -477,7 +576,7 @@ class XLSTMForecaster(BaseEstimator):
         return sizes
 
     def _fit_series(self, series: list[TimeSeries], resume: bool = False) -> XLSTMForecaster:
-        L, H = self.lookback, self.horizon
+        L, H = int(self.lookback), int(self.horizon)
         if len({s.n_channels for s in series}) != 1:
             raise ValueError("all series must have the same number of target channels")
         val = self._val_sizes(series)
@@ -503,7 +602,7 @@ class XLSTMForecaster(BaseEstimator):
         static = self._scaled_static(series)
         streaming = bool(getattr(get_model_class(self.model), "streaming", False))
         if not streaming:
-            train = WindowDataset(values, L, H, stride=self.stride, spans=[(0, e) for e in train_end],
+            train = WindowDataset(values, L, H, stride=int(self.stride), spans=[(0, e) for e in train_end],
                                   futr=futr, static=static)
             has_val = any(v > 0 for v in val)
             valid = None
@@ -519,6 +618,7 @@ class XLSTMForecaster(BaseEstimator):
         net = build_model(self.model, self.spec_, **(self.model_params or {}))
         self.fit_report_ = None
         self.stream_ = None
+        self.fitted_params_ = self._shaping_params()
         if streaming:
             if self.checkpoint_dir is not None:
                 raise ValueError("checkpoint_dir / resume are not supported for the streaming model yet")
@@ -526,23 +626,32 @@ class XLSTMForecaster(BaseEstimator):
         if self.checkpoint_dir is not None and getattr(net, "trainable", True):
             self._claim_checkpoint_dir(series, resume)
         if getattr(net, "trainable", True):
+            batch_size, max_epochs = int(self.batch_size), int(self.max_epochs)
             module = ForecastModule(net, make_loss(self.loss, quantiles=quantiles or None),
-                                    learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-                                    lr_schedule=self.lr_schedule, max_epochs=self.max_epochs,
+                                    learning_rate=float(self.learning_rate), weight_decay=float(self.weight_decay),
+                                    lr_schedule=self.lr_schedule, max_epochs=max_epochs,
                                     valid_loss=self._valid_loss())
             self.fit_report_ = fit_module(
                 module,
-                window_loader(train, self.batch_size, shuffle=True, seed=self.random_state or 0),
-                window_loader(valid, self.batch_size * 4) if valid is not None else None,
-                max_epochs=self.max_epochs, patience=self.patience, seed=self.random_state,
+                window_loader(train, batch_size, shuffle=True, seed=self.random_state or 0),
+                window_loader(valid, batch_size * 4) if valid is not None else None,
+                max_epochs=max_epochs, patience=self.patience, seed=self.random_state,
                 trainer_kwargs=self.trainer_kwargs, enable_progress_bar=self.verbose,
                 checkpoint_dir=self.checkpoint_dir, resume=resume,
             )
         self.model_ = net.cpu().eval()
         self.calendar_names_ = tuple(n for n in futr_names if n.startswith("cal_"))
-        # Keep only what forecasting from the end needs: the last lookback rows of each series.
-        self.history_ = [_slice(s, len(s) - L, len(s)) for s in series]
+        self._keep_end(series)
         return self
+
+    def _keep_end(self, series: list[TimeSeries]) -> None:
+        """Keep what forecasting from the end of ``series`` needs: the last ``lookback`` rows of
+        each (and, for a streaming model, its state after reading the whole series)."""
+        L = int(self.lookback)
+        self.history_ = [_slice(s, max(len(s) - L, 0), len(s)) for s in series]
+        if self._streaming:
+            values = self.scaler_.transform_series([s.values for s in series])
+            self.stream_ = read_series(self.model_, values, self._scaled_futr(series), self._scaled_static(series))
 
     def _claim_checkpoint_dir(self, series: list[TimeSeries], resume: bool) -> None:
         """Tie ``checkpoint_dir`` to this fit's parameters and data: resuming from a checkpoint of
@@ -574,16 +683,16 @@ class XLSTMForecaster(BaseEstimator):
         """TBPTT training of a streaming model, then one read of every whole series into its state."""
         self.fit_report_ = fit_stream(
             net, make_loss(self.loss, quantiles=quantiles or None), values, futr, static, train_end,
-            horizon=self.horizon, segment_len=net.hparams["segment_len"] or self.lookback,
-            lane_len=net.hparams["lane_len"], batch_size=self.batch_size, learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay, lr_schedule=self.lr_schedule, max_epochs=self.max_epochs,
+            horizon=int(self.horizon), segment_len=net.hparams["segment_len"] or int(self.lookback),
+            lane_len=net.hparams["lane_len"], batch_size=int(self.batch_size),
+            learning_rate=float(self.learning_rate), weight_decay=float(self.weight_decay),
+            lr_schedule=self.lr_schedule, max_epochs=int(self.max_epochs),
             patience=self.patience, seed=self.random_state, trainer_kwargs=self.trainer_kwargs,
             verbose=self.verbose, valid_loss=self._valid_loss(),
         )
         self.model_ = net.cpu().eval()
         self.calendar_names_ = tuple(n for n in series[0].futr_names if n.startswith("cal_"))
-        self.history_ = [_slice(s, max(len(s) - self.lookback, 0), len(s)) for s in series]
-        self.stream_ = read_series(self.model_, values, futr, static)
+        self._keep_end(series)
         return self
 
     def _advance_stream(self, rows: list[int], new: list[TimeSeries]) -> StreamState:
@@ -608,12 +717,14 @@ class XLSTMForecaster(BaseEstimator):
 
     def _model_levels(self) -> list[float]:
         """Quantile levels the network outputs: the requested ones plus the median."""
-        if not self.quantiles:
+        if self.quantiles is None or len(self.quantiles) == 0:
             return []
         return sorted({float(q) for q in self.quantiles} | {0.5})
 
     def _output_levels(self) -> list[float]:
-        return sorted({float(q) for q in self.quantiles}) if self.quantiles else []
+        if self.quantiles is None or len(self.quantiles) == 0:
+            return []
+        return sorted({float(q) for q in self.quantiles})
 
     def _scaled_futr(self, series: list[TimeSeries]) -> list[np.ndarray] | None:
         if self.futr_scaler_ is None:
@@ -638,6 +749,13 @@ class XLSTMForecaster(BaseEstimator):
                 raise ValueError(
                     f"the model uses future covariates {list(self.futr_cols)}: pass futr_df with "
                     f"{self.id_col!r}, {self.time_col!r} and their values for the next {H} steps")
+            if isinstance(futr_df, (str, os.PathLike)):
+                futr_df = self._read(futr_df)
+            if isinstance(futr_df, pd.DataFrame) and self.id_col not in futr_df.columns and len(series) == 1:
+                # One (wide) series: its future covariates may come wide too, without an id column.
+                if self.time_col not in futr_df.columns:
+                    futr_df = futr_df.rename_axis(self.time_col).reset_index()
+                futr_df = futr_df.assign(**{self.id_col: series[0].unique_id})
             n_user = len(self.futr_cols)  # user columns follow the calendar features
             user_series = [dataclasses.replace(s, futr=s.futr[:, -n_user:], futr_names=tuple(self.futr_cols))
                            for s in series]
@@ -757,13 +875,27 @@ def _slice(s: TimeSeries, start: int, end: int) -> TimeSeries:
         futr=None if s.futr is None else s.futr[start:end])
 
 
+def _is_int(x: object) -> bool:
+    """A Python or NumPy integer (what ``ParameterGrid`` hands out), not a bool."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_number(x: object) -> bool:
+    return _is_int(x) or isinstance(x, (float, np.floating))
+
+
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, tuple):
-            v = list(v)
-        out[k] = v
-    return out
+    """Constructor parameters as JSON: tuples/arrays as lists, NumPy scalars as Python ones,
+    pandas offsets (``freq=pd.offsets.Hour()``) as their frequency string."""
+    def plain(v):
+        if isinstance(v, (tuple, list, np.ndarray)):
+            return [plain(x) for x in v]
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, pd.offsets.BaseOffset):
+            return v.freqstr
+        return v
+    return {k: plain(v) for k, v in params.items()}
 
 
 def _channel_scaler(arrays: dict | None) -> ChannelScaler | None:
@@ -793,7 +925,11 @@ def _series_meta(s: TimeSeries) -> dict[str, Any]:
 def _series_from_meta(m: dict[str, Any], hist: dict[str, torch.Tensor], i: int) -> TimeSeries:
     if m["tz"] is not None or isinstance(m["start"], str):
         freq = pd.tseries.frequencies.to_offset(m["freq"])
-        ds = pd.date_range(pd.Timestamp(m["start"]), periods=m["length"], freq=freq)
+        start = pd.Timestamp(m["start"])  # ISO text keeps the UTC offset only: restore the zone
+        if m["tz"] is not None:
+            with contextlib.suppress(ValueError, TypeError, KeyError):  # a fixed offset stays as parsed
+                start = start.tz_convert(m["tz"])
+        ds = date_grid(start, freq, periods=m["length"])
     else:
         freq = 1
         ds = pd.RangeIndex(m["start"], m["start"] + m["length"])
@@ -827,6 +963,13 @@ def _check_continues(s: TimeSeries, new: TimeSeries) -> None:
     if new.futr_names != s.futr_names:
         raise ValueError(f"update: series {s.unique_id!r} has covariates {list(new.futr_names)}; "
                          f"it was fitted with {list(s.futr_names)}")
+    old_tz, new_tz = getattr(s.ds, "tz", None), getattr(new.ds, "tz", None)
+    if isinstance(s.ds, pd.DatetimeIndex) and isinstance(new.ds, pd.DatetimeIndex) and str(old_tz) != str(new_tz):
+        # The calendar features were computed in the new rows' zone: refuse rather than mix zones.
+        fix = (f"df[time_col].dt.tz_convert({str(old_tz)!r})" if old_tz is not None and new_tz is not None
+               else "timestamps of the same kind (time-zone-aware or naive) as in fit")
+        raise ValueError(f"update: series {s.unique_id!r} has timestamps in time zone {old_tz}; the new "
+                         f"data is in {new_tz}: pass {fix}")
     expected = future_index(s.ds, 1, s.freq)[0]
     start = new.ds[0]
     if isinstance(s.ds, pd.DatetimeIndex) != isinstance(new.ds, pd.DatetimeIndex):

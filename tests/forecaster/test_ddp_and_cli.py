@@ -70,6 +70,18 @@ def test_cli_bad_input_is_one_line_error(tmp_path, capsys):
     assert code == 2 and "error:" in err and "'y'" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("args,msg", [
+    (["--config", "missing.yaml"], "config file not found: missing.yaml"),
+    (["--data", "missing.parquet"], "no such file: missing.parquet"),
+])
+def test_cli_missing_files_are_one_line_errors(tmp_path, capsys, monkeypatch, args, msg):
+    monkeypatch.chdir(tmp_path)
+    seasonal_panel().to_parquet("p.parquet")
+    argv = ["fit", "--data", "p.parquet", "--out", "m", "--max-epochs", "1", *args]
+    assert main(argv) == 2
+    assert f"xlstm-ts fit: error: {msg}" in capsys.readouterr().err
+
+
 def test_cli_preset_config(tmp_path):
     from xlstm_ts.cli import estimator_params
 

@@ -41,9 +41,12 @@ def test_csv_and_parquet_paths(tmp_path, panel, tiny):
     panel.to_parquet(tmp_path / "p.parquet")
     p1 = XLSTMForecaster(horizon=6, lookback=24, **tiny).fit(tmp_path / "p.parquet").predict()
     assert len(p1) == 18
-    with pytest.raises(TypeError, match="datetime|time"):
-        # CSV dates are strings: the error says how to fix it rather than guessing formats.
-        XLSTMForecaster(horizon=6, lookback=24, **tiny).fit(str(tmp_path / "p.csv"))
+    # CSV has no date type: the time column is parsed (one format for the whole column).
+    p2 = XLSTMForecaster(horizon=6, lookback=24, **tiny).fit(str(tmp_path / "p.csv")).predict()
+    pd.testing.assert_frame_equal(p1, p2)
+    panel.assign(ds="not a date").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="column 'ds' does not hold dates"):
+        XLSTMForecaster(horizon=6, lookback=24, **tiny).fit(tmp_path / "bad.csv")
 
 
 def test_quantile_forecasts(panel, tiny):

@@ -133,6 +133,7 @@ def from_long(
     fill_missing: bool = False,
     sort: bool = False,
     min_length: int | None = None,
+    length_rule: str | None = None,
     extra_cols: Literal["error", "ignore"] = "error",
 ) -> list[TimeSeries]:
     """Validate a long frame and split it into regular series.
@@ -160,6 +161,9 @@ def from_long(
         Sort each series by time instead of raising on unsorted input.
     min_length
         Minimum rows per series (``lookback + horizon`` for training).
+    length_rule
+        What ``min_length`` is made of (e.g. ``"lookback + horizon"``), for the message
+        that lists the short series.
     extra_cols
         ``'error'`` rejects undeclared columns; ``'ignore'`` drops them.
 
@@ -226,6 +230,7 @@ def from_long(
         fill_missing=fill_missing,
         sort=sort,
         min_length=min_length,
+        length_rule=length_rule,
     )
     if static_df is not None:
         static, names = v.check_static_frame(static_df, id_col, uids)
@@ -247,6 +252,7 @@ def from_wide(
     fill_missing: bool = False,
     sort: bool = False,
     min_length: int | None = None,
+    length_rule: str | None = None,
 ) -> list[TimeSeries]:
     """Turn a wide frame (one column per variable) into ONE multivariate series.
 
@@ -262,7 +268,7 @@ def from_wide(
         Future-known covariate columns.
     unique_id
         Id of the series; in long output each channel's id is its column name.
-    freq, fill, fill_missing, sort, min_length
+    freq, fill, fill_missing, sort, min_length, length_rule
         As in :func:`from_long`.
 
     Returns
@@ -321,6 +327,7 @@ def from_wide(
         fill_missing=fill_missing,
         sort=sort,
         min_length=min_length,
+        length_rule=length_rule,
     )
 
 
@@ -386,6 +393,7 @@ def _assemble(
     fill_missing: bool,
     sort: bool,
     min_length: int | None,
+    length_rule: str | None = None,
 ) -> list[TimeSeries]:
     """Shared pipeline of the long and wide adapters (checks in a documented order)."""
     kind = "datetime" if isinstance(time, pd.DatetimeIndex) else "integer"
@@ -461,7 +469,7 @@ def _assemble(
                 futr_names=tuple(futr_names),
             )
         )
-    v.check_min_length(lengths, min_length, uids, [s.ds for s in items])
+    v.check_min_length(lengths, min_length, uids, [s.ds for s in items], length_rule)
     return items
 
 
@@ -507,11 +515,12 @@ def _irregular_series(
         wrong = same & (np.diff(raw) != step)
         return {int(c) for c in np.unique(codes[1:][wrong])}
     # Calendar frequencies (month ends, anchored weeks, days across DST): compare with
-    # the generated grid series by series.
+    # the generated grid series by series. A one-row series too: an off-grid timestamp
+    # (the 1st of a month at "ME") would otherwise be moved onto the grid silently.
     return {
         i
         for i, (b0, b1) in enumerate(spans)
-        if b1 - b0 > 1 and not time[b0:b1].equals(v.grid(time[b0], time[b1 - 1], freq))
+        if b1 > b0 and not time[b0:b1].equals(v.grid(time[b0], time[b1 - 1], freq))
     }
 
 

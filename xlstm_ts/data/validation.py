@@ -302,7 +302,8 @@ def unsorted_error(i: int, codes: np.ndarray, ds: pd.Index, uids: Sequence[str])
     """The error for the timestamp at grouped position ``i`` going backwards."""
     return ValueError(
         f"timestamps are not sorted: in series {uids[codes[i]]!r}, {ds[i]} is followed by the "
-        f"earlier {ds[i + 1]}; sort with df.sort_values([id_col, time_col]) or pass sort=True"
+        f"earlier {ds[i + 1]}; sort the rows first (long frame: df.sort_values([id_col, "
+        "time_col]); wide frame: df.sort_index()), or read with from_long/from_wide(..., sort=True)"
     )
 
 
@@ -574,9 +575,16 @@ def fill_non_finite(
 
 
 def check_min_length(
-    lengths: np.ndarray, min_length: int | None, uids: Sequence[str], times: Sequence[pd.Index]
+    lengths: np.ndarray,
+    min_length: int | None,
+    uids: Sequence[str],
+    times: Sequence[pd.Index],
+    rule: str | None = None,
 ) -> None:
-    """Raise ``ValueError`` listing the series shorter than ``min_length`` rows."""
+    """Raise ``ValueError`` listing the series shorter than ``min_length`` rows.
+
+    ``rule`` says what ``min_length`` is made of (``"lookback + horizon"``) for the message.
+    """
     if min_length is None:
         return
     short = np.flatnonzero(lengths < min_length)
@@ -585,10 +593,12 @@ def check_min_length(
     first = int(short[0])
     listed = [f"{uids[i]!r} ({lengths[i]} rows)" for i in short[:_MAX_LISTED]]
     more = f" and {short.size - _MAX_LISTED} more" if short.size > _MAX_LISTED else ""
+    why = f" ({rule})" if rule else ""
+    fix = f"reduce {rule} or drop the short series" if rule else "drop the short series"
     raise ValueError(
-        f"series too short: {short.size} series have fewer than {min_length} rows "
-        f"(lookback + horizon): {', '.join(listed)}{more}; the first, {uids[first]!r}, spans "
-        f"{time_range(times[first])}; use a shorter lookback/horizon or drop the short series"
+        f"series too short: {short.size} series have fewer than {min_length} rows{why}: "
+        f"{', '.join(listed)}{more}; the first, {uids[first]!r}, spans "
+        f"{time_range(times[first])}; {fix}"
     )
 
 

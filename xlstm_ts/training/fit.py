@@ -70,6 +70,9 @@ def fit_module(
     if seed is not None:
         L.seed_everything(seed, workers=True, verbose=False)
     kwargs = dict(trainer_kwargs or {})
+    if "max_epochs" in kwargs:
+        raise ValueError("trainer_kwargs must not hold max_epochs: pass it as max_epochs=... "
+                         f"(got trainer_kwargs max_epochs={kwargs['max_epochs']!r})")
     callbacks = list(kwargs.pop("callbacks", []) or []) + list(extra_callbacks or [])
     best = None
     if val_loader is not None:
