@@ -577,6 +577,9 @@ class XLSTMForecaster(BaseEstimator):
 
     def _fit_series(self, series: list[TimeSeries], resume: bool = False) -> XLSTMForecaster:
         L, H = int(self.lookback), int(self.horizon)
+        if self._model_levels() and not getattr(get_model_class(self.model), "trainable", True):
+            raise ValueError(f"model={self.model!r} has nothing to learn, so its quantiles would all equal "
+                             "its point forecast: use loss='mse' (no quantiles) for this baseline")
         if len({s.n_channels for s in series}) != 1:
             raise ValueError("all series must have the same number of target channels")
         val = self._val_sizes(series)

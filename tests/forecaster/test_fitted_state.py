@@ -190,3 +190,8 @@ def test_bad_training_parameters(tiny, panel, param, value, msg):
     kw = {"loss": "quantile"} if param == "quantiles" else {}
     with pytest.raises(ValueError, match=msg):
         est(tiny, **kw, **{param: value}).fit(panel)
+
+
+def test_baselines_without_parameters_refuse_quantiles(panel):
+    with pytest.raises(ValueError, match="nothing to learn"):
+        XLSTMForecaster(horizon=6, lookback=24, model="naive", loss="quantile", quantiles=[0.1, 0.9]).fit(panel)

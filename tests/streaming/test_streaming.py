@@ -42,6 +42,21 @@ def test_fit_holds_the_final_state_of_each_series(fitted, panel):
     assert_same_forecast(est.predict(), est.predict(train))
 
 
+def test_predict_from_series_too_short_to_infer_a_frequency(fitted):
+    est, train, _ = fitted
+    short = train.groupby("unique_id").head(2)  # two rows: pandas cannot infer "h"
+    pred = est.predict(short)
+    first = pred.groupby("unique_id")["ds"].min()
+    assert (first == short.groupby("unique_id")["ds"].max() + pd.Timedelta(hours=1)).all()
+
+
+def test_predict_after_cross_validation_starts_at_the_end_of_the_data(panel):
+    est = XLSTMForecaster(horizon=8, lookback=32, **{**TINY_STREAM, "max_epochs": 1})
+    est.cross_validation(panel, n_windows=2)
+    # The kept state has read every row of panel: the same forecast as reading it afresh.
+    assert_same_forecast(est.predict(), est.predict(panel))
+
+
 def test_update_k_points_then_predict_equals_predict_from_full_history(fitted, panel):
     est, _, new = fitted
     est.update(new)  # 30, 17 and 1 new rows
