@@ -189,9 +189,12 @@ class XLSTMForecaster(BaseEstimator):
         self._check_params()
         if resume and self.checkpoint_dir is None:
             raise ValueError("fit(resume=True) needs checkpoint_dir=... (where the checkpoints are written)")
+        df = self._as_frame(df)
         series = self._parse(df, static_df, min_length=int(self.lookback) + int(self.horizon),
                              length_rule="lookback + horizon", for_fitted_model=False)
-        return self._fit_series(series, resume=resume)
+        self._fit_series(series, resume=resume)
+        self.id_dtype_ = self._id_dtype(df)
+        return self
 
     def predict(
         self,
@@ -218,8 +221,10 @@ class XLSTMForecaster(BaseEstimator):
         """
         self._check_fitted()
         if df is None:
-            series = self.history_
+            series, id_dtype = self.history_, getattr(self, "id_dtype_", None)
         else:
+            df = self._as_frame(df)
+            id_dtype = self._id_dtype(df)
             # A streaming model may get series too short to infer their frequency: use the fitted one.
             min_length, why = (1, None) if self._streaming else (self.lookback, "lookback")
             series = self._parse(df, static_df, min_length=min_length, length_rule=why,
@@ -230,8 +235,9 @@ class XLSTMForecaster(BaseEstimator):
             point, quant = self._forecast_stream(series, futr, self.stream_)
         else:
             point, quant = self._forecast(series, futr)
-        return predictions_frame(series, point, quantiles=self._output_levels() or None,
-                                 y_quantiles=quant, id_col=self.id_col, time_col=self.time_col)
+        frame = predictions_frame(series, point, quantiles=self._output_levels() or None,
+                                  y_quantiles=quant, id_col=self.id_col, time_col=self.time_col)
+        return self._with_id_dtype(frame, id_dtype)
 
     def update(self, df: pd.DataFrame | str | os.PathLike) -> XLSTMForecaster:
         """Append new observations to the fitted series without refitting.
@@ -305,6 +311,7 @@ class XLSTMForecaster(BaseEstimator):
             raise ValueError(f"cross_validation writes the columns cutoff, y_hat and y: rename the "
                              f"input column(s) {sorted(clash)} (id_col / time_col)")
         n_windows = int(n_windows)
+        df = self._as_frame(df)
         step = int(self.horizon if step is None else step)
         H, L = int(self.horizon), int(self.lookback)
         span = H + (n_windows - 1) * step
@@ -338,7 +345,8 @@ class XLSTMForecaster(BaseEstimator):
             frames.append(frame)
         if fit_here:
             self._keep_end(series)
-        return pd.concat(frames, ignore_index=True)
+            self.id_dtype_ = self._id_dtype(df)
+        return self._with_id_dtype(pd.concat(frames, ignore_index=True), self._id_dtype(df))
 
     def tune(self, df: pd.DataFrame | str | os.PathLike, space, **kwargs):
         """Optuna search over ``space`` with this estimator's settings as the fixed parameters.
@@ -379,6 +387,7 @@ class XLSTMForecaster(BaseEstimator):
             "spec": dataclasses.asdict(self.spec_),
             "scaler": scaler_meta,
             "calendar_names": list(self.calendar_names_),
+            "id_dtype": getattr(self, "id_dtype_", None),
             "series": [_series_meta(s) for s in self.history_],
         }
         tensors = {"model": self.model_.state_dict(), "history": history}
@@ -403,6 +412,7 @@ class XLSTMForecaster(BaseEstimator):
             est.futr_scaler_ = _channel_scaler(groups.get("futr_scaler"))
             est.static_scaler_ = _channel_scaler(groups.get("static_scaler"))
             est.calendar_names_ = tuple(config["calendar_names"])
+            est.id_dtype_ = config.get("id_dtype")
             hist = groups["history"]
             est.history_ = [_series_from_meta(m, hist, i) for i, m in enumerate(config["series"])]
             est.stream_ = (StreamState.from_tensors(groups["stream"], config["stream"])
@@ -521,13 +531,31 @@ class XLSTMForecaster(BaseEstimator):
                 raise ValueError(f"{path}: column {col!r} does not hold dates ({e})") from None
         return frame
 
-    def _parse(self, df, static_df, min_length: int, freq=None, for_fitted_model: bool = True,
-               length_rule: str | None = None) -> list[TimeSeries]:
-        """DataFrame or path -> validated series with calendar features in ``futr``."""
+    def _as_frame(self, df) -> pd.DataFrame:
+        """A frame, or a CSV/Parquet path read into one."""
         if isinstance(df, (str, os.PathLike)):
             df = self._read(df)
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame or a CSV/Parquet path; got {type(df).__name__}")
+        return df
+
+    def _id_dtype(self, df: pd.DataFrame) -> str | None:
+        """The dtype of integer series ids (forecasts give them back as such), else None."""
+        if self.id_col in df.columns and pd.api.types.is_integer_dtype(df[self.id_col].dtype):
+            return str(df[self.id_col].dtype)
+        return None
+
+    def _with_id_dtype(self, frame: pd.DataFrame, id_dtype: str | None) -> pd.DataFrame:
+        """Integer ids back as integers, so forecasts merge with the input on ``id_col``
+        (series ids are text inside; with several target columns they are ``id/column``)."""
+        if id_dtype is not None and self.spec_.n_channels == 1:
+            frame[self.id_col] = frame[self.id_col].astype(id_dtype)
+        return frame
+
+    def _parse(self, df, static_df, min_length: int, freq=None, for_fitted_model: bool = True,
+               length_rule: str | None = None) -> list[TimeSeries]:
+        """DataFrame or path -> validated series with calendar features in ``futr``."""
+        df = self._as_frame(df)
         common = dict(futr_cols=self.futr_cols, freq=self.freq if freq is None else freq, fill=self.fill,
                       fill_missing=self.fill_missing, min_length=min_length, length_rule=length_rule)
         if self.id_col in df.columns:

@@ -195,3 +195,14 @@ def test_bad_training_parameters(tiny, panel, param, value, msg):
 def test_baselines_without_parameters_refuse_quantiles(panel):
     with pytest.raises(ValueError, match="nothing to learn"):
         XLSTMForecaster(horizon=6, lookback=24, model="naive", loss="quantile", quantiles=[0.1, 0.9]).fit(panel)
+
+
+def test_integer_ids_come_back_as_integers(tiny, panel, tmp_path):
+    df = panel.assign(unique_id=panel["unique_id"].str[1:].astype("int64"))
+    model = est(tiny).fit(df)
+    cv = model.cross_validation(df, n_windows=2)
+    assert cv["unique_id"].dtype == "int64"
+    assert len(cv.merge(df, on=["unique_id", "ds"], suffixes=("", "_in"))) == len(cv)
+    loaded = XLSTMForecaster.load(model.save(tmp_path / "m"))
+    for pred in (model.predict(), model.predict(df), loaded.predict()):
+        assert pred["unique_id"].dtype == "int64" and set(pred["unique_id"]) == {0, 1, 2}
