@@ -303,8 +303,8 @@ class XLSTMForecaster(BaseEstimator):
         fit_here = refit or not hasattr(self, "model_")
         if not fit_here:
             self._check_fitted()
-        for name, value in (("n_windows", n_windows), ("step", step)):
-            if value is not None and (not _is_int(value) or value < 1):
+        for name, value in (("n_windows", n_windows), ("step", self.horizon if step is None else step)):
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}")
         clash = {self.id_col, self.time_col} & {"cutoff", "y_hat", "y"}
         if clash:
