@@ -40,8 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", action="append", metavar="PATH",
                    help="a wide CSV/Parquet file with a date column (repeatable); runs through the same protocol")
     g.add_argument("--protocol", choices=["ett-hour", "ett-minute", "ratio"],
-                   help="split protocol of --data files (default: from the file name, else ratio)")
-    g.add_argument("--target", help="target column, moved last (default: the last column, OT)")
+                   help="split protocol of --data files (default: the --config's 'protocol', else from "
+                   "the file name, else ratio)")
+    g.add_argument("--target", help="target column, moved last (default: the --config's 'target', else "
+                   "the last column, OT)")
     g.add_argument("--time-col", help="date column of --data files (default: date/ds/time/... )")
     g.add_argument("--horizons", type=_list(int), help="e.g. 96,192,336,720")
     g.add_argument("--models", type=_list(), help="model labels of the config, or registered model names")
@@ -99,7 +101,10 @@ def _groups(args) -> list[tuple[dict, list]]:
         proto = (fixed or {}).get("protocol")
         datas.append(load_bench_data(name, protocol=proto, target=args.target or (fixed or {}).get("target")))
     for path in args.data or []:
-        datas.append(load_bench_data(path=path, protocol=args.protocol, target=args.target,
+        # the flag wins, then the --config's key, then the default (file name / last column);
+        # a preset chosen per file cannot set them: it is chosen by the file's protocol
+        datas.append(load_bench_data(path=path, protocol=args.protocol or (fixed or {}).get("protocol"),
+                                     target=args.target or (fixed or {}).get("target"),
                                      time_col=args.time_col))
     if not datas:
         raise ValueError("the grid has no dataset")
@@ -118,10 +123,12 @@ def run_bench(args: argparse.Namespace) -> int:
     import torch
 
     from xlstm_ts.bench.config import expand_cells
-    from xlstm_ts.bench.report import write_report
+    from xlstm_ts.bench.report import check_cell_dirs, write_report
     from xlstm_ts.bench.runner import _finished, run_grid
 
     out = Path(args.out)
+    # before the grid runs: a mistyped --include must not surface only after hours of cells
+    check_cell_dirs(out if args.report_only else None, args.include)
     if args.threads:
         torch.set_num_threads(args.threads)
     counts = {"failed": 0}
@@ -138,7 +145,7 @@ def run_bench(args: argparse.Namespace) -> int:
             data_by_name.update({d.name: d for d in datas})
         if args.dry_run:
             for c in cells:
-                done = "done" if _finished(out, c) else "todo"
+                done = "done" if _finished(out, c, data_by_name[c.dataset].digest) else "todo"
                 print(f"[{done}] {c.describe()} ({c.model}, {c.config})")
             print(f"{len(cells)} cells")
             return 0

@@ -6,7 +6,7 @@ A config is a mapping::
     datasets: [ETTh1]                 # bundled names; files come through --data
     horizons: [96, 192, 336, 720]
     lookback: {short: 96, long: 336}  # the two regimes
-    regimes: [long]                   # which regimes run by default
+    regimes: [long]                   # which regimes run by default (a scalar is a one-item list)
     seeds: [2021, 2022, 2023]
     train: {max_epochs: 10, patience: 3, batch_size: 64, ...}   # defaults for every model
     models:                           # label -> entry; the label names the row in tables
@@ -23,6 +23,8 @@ A config is a mapping::
         lookback: {long: 720}         # this model's own look-back in a regime (searched on
                                       # validation, like TimeMixer's "searched" rows)
     run: [naive, dlinear, xlstm_patch]   # labels run by default (default: all)
+    protocol: ratio                   # split protocol of --data files (--protocol wins)
+    target: OT                        # target column (--target wins)
 
 ``--lookback`` on the command line replaces every look-back, the models' own included.
 
@@ -43,6 +45,7 @@ from typing import Any
 
 import yaml
 
+from xlstm_ts.bench.protocol import PROTOCOLS
 from xlstm_ts.models import MODELS, model_hparams
 from xlstm_ts.models.losses import LOSSES, POINT_LOSSES
 from xlstm_ts.models.registry import resolved_hparams
@@ -81,6 +84,9 @@ MODEL_KEYS = {"model", "hparams", "train", "by_horizon", "by_regime", "lookback"
 HORIZON_PART_KEYS = {"hparams", "train"}
 REGIME_PART_KEYS = {"hparams", "train", "by_horizon"}
 FAMILY_PRESET = {"ett-hour": "etth1", "ett-minute": "ettm1"}
+REGIMES = ("long", "short")
+# keys holding lists, with the type of their items (a scalar is read as a one-item list)
+LIST_KEYS = {"datasets": str, "horizons": int, "regimes": str, "seeds": int, "run": str}
 
 
 def merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
@@ -118,6 +124,11 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
     unknown = sorted(set(cfg) - CONFIG_KEYS)
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown}; valid: {sorted(CONFIG_KEYS)}")
+    _check_lists(cfg, where)
+    if cfg.get("protocol") is not None and cfg["protocol"] not in PROTOCOLS:
+        raise ValueError(f"{where}: protocol {cfg['protocol']!r}; valid: {list(PROTOCOLS)}")
+    if cfg.get("target") is not None and not isinstance(cfg["target"], str):
+        raise ValueError(f"{where}: 'target' must be a column name; got {cfg['target']!r}")
     _check_train(cfg.get("train"), where)
     models = cfg.get("models") or {}
     if not isinstance(models, dict):
@@ -136,6 +147,7 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
                 raise ValueError(f"{where}: model {label!r}, {at}: unknown keys {bad_k}; valid: {sorted(allowed)}")
             _check_train(part.get("train"), f"{where}: model {label!r}, {at}")
         _check_lookback(entry.get("lookback"), f"{where}: model {label!r}")
+        _check_hparams(cfg, label, entry, where)
     _check_lookback(cfg.get("lookback"), where)
     run = cfg.get("run")
     if run is not None:
@@ -160,6 +172,46 @@ def _override_parts(entry: dict[str, Any]):
             if nested:
                 for h, sub in (part.get("by_horizon") or {}).items():
                     yield sub or {}, HORIZON_PART_KEYS, f"{key} {k!r} by_horizon {h!r}"
+
+
+def _check_lists(cfg: dict[str, Any], where: str) -> None:
+    """Read a scalar of a list key as a one-item list (``horizons: 12`` -> ``[12]``, ``run:
+    naive``), and check the items' type: a string would otherwise be iterated letter by letter."""
+    for key, kind in LIST_KEYS.items():
+        v = cfg.get(key)
+        if v is None:
+            continue
+        if isinstance(v, (str, int)) and not isinstance(v, bool):
+            v = cfg[key] = [v]
+        if not isinstance(v, list):
+            raise ValueError(f"{where}: '{key}' must be a list of {kind.__name__}; got {v!r}")
+        bad = [x for x in v if not isinstance(x, kind) or isinstance(x, bool)
+               or (kind is int and key == "horizons" and x < 1)]
+        if bad:
+            raise ValueError(f"{where}: '{key}' holds {bad}; expected {'positive ' if key == 'horizons' else ''}"
+                             f"{kind.__name__} items")
+    bad = sorted(set(cfg.get("regimes") or []) - set(REGIMES))
+    if bad:
+        raise ValueError(f"{where}: unknown regimes {bad}; valid: {list(REGIMES)}")
+
+
+def _check_hparams(cfg: dict[str, Any], label: str, entry: dict[str, Any], where: str) -> None:
+    """Resolve the hparams of ``label`` in each regime at each horizon its overrides name, so
+    that a nested typo (``xlstm: {embeding_dim: 32}``) fails when the config loads, not when
+    the cell trains hours into a grid."""
+    named = [*(entry.get("by_horizon") or {})]
+    for part in (entry.get("by_regime") or {}).values():
+        named += [*((part or {}).get("by_horizon") or {})]
+    bad = [h for h in named if not str(h).isdigit()]
+    if bad:
+        raise ValueError(f"{where}: model {label!r}: by_horizon keys {bad} are not horizons; use e.g. 96")
+    horizons = {int(h) for h in [*(cfg.get("horizons") or [96, 192, 336, 720]), *named]}
+    for regime in REGIMES:
+        for h in sorted(horizons):
+            try:
+                resolve_model(cfg, label, regime, h)
+            except ValueError as e:
+                raise ValueError(f"{where}: {regime} look-back, H={h}: {e}") from None
 
 
 # train settings whose values name a choice: checked when the config loads, not when the first
@@ -200,7 +252,13 @@ def load_bench_config(name_or_path: str | Path) -> dict[str, Any]:
         if not res.is_file():
             raise ValueError(f"unknown bench preset {s!r}; bundled: {list_bench_presets()}")
         text, where = res.read_text(), f"configs/bench/{s.lower()}.yaml"
-    cfg = yaml.safe_load(text) or {}
+    try:
+        cfg = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{where}: invalid YAML{at}: {problem}") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"{where} must hold a mapping")
     cfg = _validate(cfg, where)
@@ -239,7 +297,7 @@ class Cell:
         try:
             d["hparams"] = resolved_hparams(self.model, self.hparams)
         except (KeyError, ValueError, TypeError):
-            pass  # an invalid config fails when the cell runs, with the model's own message
+            pass  # resolve_model refuses invalid hparams; a Cell built by hand fails when it runs
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -279,10 +337,14 @@ def resolve_model(cfg: dict[str, Any], label: str, regime: str, horizon: int,
             hp = merge(hp, part.get("hparams") or {})
             train = merge(train, part.get("train") or {})
     train = merge(train, {k: v for k, v in (train_override or {}).items() if v is not None})
-    # Validate hparam names early (nested dicts are checked when the model is built).
+    # Validate hparam names early, nested ones (the xlstm stack's) included.
     bad = sorted(set(hp) - set(model_hparams(name)))
     if bad:
         raise ValueError(f"model {label!r} ({name}): unknown hparams {bad}; valid: {sorted(model_hparams(name))}")
+    try:
+        resolved_hparams(name, hp)
+    except (KeyError, ValueError, TypeError) as e:
+        raise ValueError(f"model {label!r} ({name}): {e}") from None
     return name, hp, train
 
 

@@ -3,7 +3,8 @@
 Each finished cell writes ``cells/<dataset>/L<L>/H<H>/<label>/seed<seed>.json`` (atomically:
 temporary file + ``os.replace``) and a small ``.npz`` of sample test windows for plots.
 Rerunning a grid skips cells whose JSON exists with the same signature (the hash of data
-source, protocol, L, H, model, hparams, training settings and seed); a changed cell reruns.
+source, protocol, L, H, model, hparams, training settings and seed) and the same data digest
+(an edited ``--data`` file keeps its path); a changed cell reruns.
 Validation-fold cells (``Cell.val_fold >= 1``, under ``.../<label>/fold<k>/``) train and
 validate inside the protocol's training rows and record no test metrics; the tables keep
 them apart (``folds.*``).
@@ -256,13 +257,21 @@ def _write(out_dir: Path | None, cell: Cell, row: dict[str, Any]) -> None:
         write_json_atomic(cell_path(out_dir, cell), row)
 
 
-def _finished(out_dir: Path, cell: Cell) -> bool:
+def _finished(out_dir: Path, cell: Cell, digest: str | None = None) -> bool:
+    """Whether ``cell`` has a finished result in ``out_dir``.
+
+    The signature names the data by its source (a path for ``--data`` files), not its contents:
+    with ``digest`` (the current :attr:`BenchData.digest`), a result recorded on other data
+    (the file was edited since) is not finished, and reruns over the old record.
+    """
     p = cell_path(out_dir, cell)
     if not p.is_file():
         return False
     try:
         row = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError):
+        return False
+    if digest is not None and row.get("data_digest") not in (None, digest):
         return False
     return row.get("signature") == cell.signature() and row.get("status") in ("ok", "skipped")
 
@@ -295,10 +304,10 @@ def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir:
     bar = tqdm(cells, desc="bench cells", unit="cell", disable=not progress, dynamic_ncols=True)
     for cell in bar:
         bar.set_postfix_str(cell.describe(), refresh=True)
-        if _finished(out, cell):
+        data = data_by_name[cell.dataset]
+        if _finished(out, cell, data.digest):
             counts["skipped"] += 1
             continue
-        data = data_by_name[cell.dataset]
         key = (cell.dataset, cell.lookback, cell.horizon, cell.val_fold)
         try:
             if key != cache_key:
