@@ -76,6 +76,12 @@ def run_tune(args: argparse.Namespace) -> int:
                heartbeat_interval=args.heartbeat, threads_per_worker=args.threads, plots=args.plots,
                verbose=args.verbose)
     print(json.dumps(res.summary(), indent=2))
+    if res.best_trial is None and not (args.n_trials == 0 and len(res.trials) == 0):
+        # Scripts and schedulers must see a study without a result as a failure.
+        states = res.trials["state"].value_counts().to_dict() if len(res.trials) else {}
+        print(f"xlstm-ts tune: error: study {res.study.study_name!r} has no complete trial (trials: {states}); "
+              f"see fail_reason in {res.out_dir / 'trials.csv'}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -94,6 +94,11 @@ def trials_table(study: optuna.Study, space: SearchSpace | None = None) -> pd.Da
         df[c] = pd.array(df[c].tolist(), dtype="Int64") if len(df) else df[c].astype("Int64")
     for c in ("datetime_start", "datetime_complete"):
         df[c] = pd.to_datetime(df[c])
+    for n in names:  # int params stay ints when some trial lacks them (pandas would make them 8.0)
+        vals = [t.params.get(n) for t in trials]
+        given = [v for v in vals if v is not None]
+        if given and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in given):
+            df[f"param.{n}"] = pd.array(vals, dtype="Int64")
     return df
 
 

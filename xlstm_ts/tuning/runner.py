@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -106,19 +107,35 @@ class _Job:
     max_retry: int | None = 1
 
 
-def _read_data(data):
+def _is_text(col: pd.Series) -> bool:
+    return col.dtype == object or pd.api.types.is_string_dtype(col.dtype)
+
+
+def _read_data(data, base: Mapping[str, Any] | None = None):
+    """A frame as the estimator reads it: a CSV/Parquet file's text ``time_col`` (the base's,
+    default ``ds``; CSV has no date type) parsed as dates, in long and wide files alike; a wide
+    file without that column but with a ``date``/``time``/``timestamp`` one gets it as its index.
+    A name that is no file is a bundled dataset."""
     if isinstance(data, pd.DataFrame):
         return data
     from ..data import load_dataset, read_frame
 
+    base = base or {}
     p = Path(data)
     if p.exists():
         df = read_frame(p)
-        # a wide file with a date column: use it as the index
-        for col in ("date", "ds", "time", "timestamp"):
-            if "unique_id" not in df.columns and col in df.columns:
-                df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df.pop(col)), name="ds"))
-                break
+        time_col = base.get("time_col", "ds")
+        if time_col in df.columns:
+            if _is_text(df[time_col]):
+                try:
+                    df[time_col] = pd.to_datetime(df[time_col])
+                except (ValueError, TypeError) as e:
+                    raise ValueError(f"{data}: column {time_col!r} does not hold dates ({e})") from None
+        elif base.get("id_col", "unique_id") not in df.columns:
+            for col in ("date", "time", "timestamp"):
+                if col in df.columns:
+                    df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df.pop(col)), name="ds"))
+                    break
         return df
     try:
         return load_dataset(str(data))
@@ -334,20 +351,140 @@ def _launch(job: _Job, study: optuna.Study, n_workers: int, max_retry: int | Non
     return ran
 
 
+# Trainer settings of where a trial runs, not of what it trains: fit_module's own defaults for
+# the dry check (a CPU Trainer is cheap to build), and left out of the resume comparison.
+_TRAINER_RUN_KEYS = ("callbacks", "logger", "enable_progress_bar", "enable_model_summary", "enable_checkpointing",
+                     "default_root_dir", "accelerator", "devices", "num_nodes", "strategy")
+
+
+def _check_trainer_kwargs(trainer_kwargs: Mapping[str, Any] | None) -> None:
+    """Build the ``lightning.Trainer`` a trial would build (without its callbacks, on the CPU
+    unless an accelerator is named): a misspelt or invalid Trainer option fails here, once."""
+    import difflib
+    import inspect
+
+    import lightning as L
+
+    from ..training.fit import quiet_lightning
+
+    valid = [n for n in inspect.signature(L.Trainer.__init__).parameters if n != "self"]
+    for key in trainer_kwargs or {}:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"trainer_kwargs: {key!r} is not a lightning.Trainer option{hint}")
+    kw = {k: v for k, v in (trainer_kwargs or {}).items() if k not in ("callbacks", "logger")}
+    if "max_epochs" in kw:
+        raise ValueError("trainer_kwargs must not hold max_epochs: set max_epochs in base (or --max-epochs)")
+    kw.update(logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
+    kw.setdefault("accelerator", "cpu")
+    kw.setdefault("devices", 1)
+    quiet_lightning()
+    try:
+        L.Trainer(max_epochs=1, **kw)
+    except Exception as e:  # noqa: BLE001 - Lightning raises TypeError, ValueError, MisconfigurationException...
+        raise ValueError(f"trainer_kwargs {sorted(trainer_kwargs or {})} are not valid lightning.Trainer "
+                         f"options ({type(e).__name__}: {e})") from None
+
+
 def _dry_check(space: SearchSpace, base: dict[str, Any]) -> None:
-    """Build the model of one configuration now, so that a bad path or base fails before any trial."""
+    """Build the model (and the Trainer) of one configuration per branch of the space now, so
+    that a bad path, base, ``when`` branch or Trainer option fails before any trial."""
     from ..forecaster import XLSTMForecaster
     from ..models import ModelSpec, build_model
 
-    params = space.to_estimator_params(space.first(), base)
+    for values in space.branch_configs():
+        params = space.to_estimator_params(values, base)
+        which = "first configuration" if values == space.first() else f"configuration {values}"
+        try:
+            est = XLSTMForecaster(**params)
+            est._check_params()
+            spec = ModelSpec(lookback=int(est.lookback), horizon=int(est.horizon), n_channels=1)
+            build_model(est.model, spec, **(est.model_params or {}))
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"the search space's {which} is not a valid model ({e}); "
+                             f"check the space paths and the base parameters") from None
+        try:
+            _check_trainer_kwargs(params.get("trainer_kwargs"))
+        except ValueError as e:
+            raise ValueError(f"the search space's {which}: {e}") from None
+
+
+def _check_data(frame: pd.DataFrame, space: SearchSpace, base: dict[str, Any]) -> None:
+    """Parse the data as each trial's fit will (ids, time column, targets, frequency), so that
+    unusable data is one error before the study starts, not ``n_trials`` failed trials."""
+    from ..forecaster import XLSTMForecaster
+
+    est = XLSTMForecaster(**space.to_estimator_params(space.first(), base))
     try:
-        est = XLSTMForecaster(**params)
-        est._check_params()
-        spec = ModelSpec(lookback=int(est.lookback), horizon=int(est.horizon), n_channels=1)
-        build_model(est.model, spec, **(est.model_params or {}))
+        # min_length 1: lengths depend on each trial's lookback/horizon; only the format is checked
+        est._parse(frame, None, min_length=1, for_fitted_model=False)
     except (TypeError, ValueError, KeyError) as e:
-        raise ValueError(f"the search space's first configuration is not a valid model ({e}); "
-                         f"check the space paths and the base parameters") from None
+        raise ValueError(f"the data cannot be used by the forecaster: {e}") from None
+
+
+def _check_resumed_space(study: optuna.Study, space: SearchSpace) -> None:
+    """Refuse a space whose parameters Optuna cannot record next to the study's trials: changed
+    categorical choices, another type or log scale (numeric ranges may change). Otherwise every
+    new trial would fail on its first suggestion."""
+    new = {p.name: p.distribution() for p in space.params}
+    clashes: dict[str, str] = {}
+    for t in study.get_trials(deepcopy=False):
+        for n, d in t.distributions.items():
+            if n in new and n not in clashes:
+                try:
+                    optuna.distributions.check_distribution_compatibility(d, new[n])
+                except ValueError:
+                    clashes[n] = f"{n!r}: {_describe(d)} -> {_describe(new[n])}"
+    if clashes:
+        raise ValueError(f"study {study.study_name!r} has trials with other values of {'; '.join(clashes.values())} "
+                         f"(Optuna cannot change a categorical's choices, a type or a log scale within a study): "
+                         f"use another study_name (--study-name) or the study's former choices")
+
+
+def _describe(d) -> str:
+    if isinstance(d, optuna.distributions.CategoricalDistribution):
+        return f"choices {list(d.choices)}"
+    log = ", log" if getattr(d, "log", False) else ""
+    return f"{type(d).__name__.replace('Distribution', '').lower()} [{d.low}, {d.high}{log}]"
+
+
+def _base_key(base: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of the base parameters that decides what a trial trains and how it is scored
+    (JSON form): without ``verbose``/``checkpoint_dir`` and the Trainer's run settings, and with
+    object addresses cut from reprs (a callback object is new in every run)."""
+    import re
+
+    key = {k: v for k, v in jsonable(base).items() if k not in ("verbose", "checkpoint_dir")}
+    tk = key.get("trainer_kwargs")
+    if isinstance(tk, Mapping):
+        key["trainer_kwargs"] = {k: v for k, v in tk.items() if k not in _TRAINER_RUN_KEYS} or None
+    if key.get("trainer_kwargs") is None:
+        key.pop("trainer_kwargs", None)
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", json.dumps(key, sort_keys=True))
+    return json.loads(text)
+
+
+def _check_resumed_base(study: optuna.Study, base: dict[str, Any]) -> None:
+    """Refuse to add trials trained with other fixed parameters to a study whose trials are
+    ranked (and pruned) against each other; a study without a complete or pruned trial takes the
+    new base."""
+    stored = study.user_attrs.get("base_params")
+    if stored is None:
+        return
+    old, new = _base_key(stored), _base_key(base)
+    if old == new:
+        return
+    ranked = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                      optuna.trial.TrialState.PRUNED))
+    if not ranked:
+        study.set_user_attr("base_params", jsonable(base))
+        return
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+    raise ValueError(f"study {study.study_name!r} was run with other base parameters ({shown}); its trials would "
+                     f"be ranked against trials trained differently: use another study_name (--study-name) or "
+                     f"the study's base parameters")
 
 
 def tune(
@@ -465,6 +602,9 @@ def tune(
     make_sampler(opts["sampler"], 0)  # validate names/options now, not in the workers
     make_pruner(opts["pruner"], max_epochs)
     _dry_check(space_obj, base)
+    data = df if isinstance(df, pd.DataFrame) else os.fspath(df)
+    frame = _read_data(data, base)
+    _check_data(frame, space_obj, base)
 
     name = opts["study_name"] or cfg.name or "xlstm-ts"
     out = Path(out_dir) if out_dir is not None else Path("runs") / "tune" / name
@@ -474,11 +614,6 @@ def tune(
     if nw > 1 and not (isinstance(spec, _st.StorageSpec) and spec.shareable):
         raise ValueError("n_workers > 1 needs a storage the worker processes can share: the default SQLite "
                          "file, an RDB URL or a journal file (not 'memory' or a storage object)")
-    data = df if isinstance(df, pd.DataFrame) else os.fspath(df)
-    frame = _read_data(data)
-    if nw > 1 and not isinstance(df, pd.DataFrame):
-        data = frame  # parse once; workers get the frame
-
     lock = _st.budget_lock(spec, name)
     with _quiet(verbose), lock:  # one process of this host at a time creates the schema and study
         backend = _st.open_storage(spec)
@@ -491,20 +626,22 @@ def tune(
             for conf in opts["enqueue"] or []:
                 study.enqueue_trial(dict(conf))
         else:
-            old = study.user_attrs.get("space_fingerprint")
-            if old and old != space_obj.fingerprint():
-                warnings.warn(f"study {name!r} was created with another search space; continuing with the new one",
-                              stacklevel=2)
             if study.user_attrs.get("metric") not in (None, metric_):
                 raise ValueError(f"study {name!r} optimises {study.user_attrs['metric']!r}, not {metric_!r}: "
                                  f"use another study_name or storage")
+            _check_resumed_base(study, base)
+            old = study.user_attrs.get("space_fingerprint")
+            if old and old != space_obj.fingerprint():
+                _check_resumed_space(study, space_obj)
+                warnings.warn(f"study {name!r} was created with another search space; continuing with the new one",
+                              stacklevel=2)
         _st.recover_dead_trials(study, max_retry=opts["max_retry"])
         _st.requeue_interrupted(study, max_retry=opts["max_retry"])
         optuna.storages.fail_stale_trials(study)
 
     deadline = None if opts["timeout"] is None else time.time() + float(opts["timeout"])
     threads = threads_per_worker or (max(1, (os.cpu_count() or 1) // nw) if nw > 1 else None)
-    job = _Job(data=data if nw > 1 else frame, space=space_obj, base=base, metric=metric_, cv_windows=cvw,
+    job = _Job(data=frame, space=space_obj, base=base, metric=metric_, cv_windows=cvw,
                storage=spec, study_name=name, sampler=opts["sampler"], pruner=opts["pruner"],
                seed=None if opts["seed"] is None else int(opts["seed"]),
                n_total=n_total, deadline=deadline, threads=threads, verbose=verbose, max_retry=opts["max_retry"])
@@ -527,7 +664,6 @@ def tune(
 
 def _fingerprint(frame: pd.DataFrame, base: dict[str, Any]) -> str:
     import hashlib
-    import json
 
     h = hashlib.sha1(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
     h.update(json.dumps(jsonable(base), sort_keys=True).encode())
@@ -537,8 +673,6 @@ def _fingerprint(frame: pd.DataFrame, base: dict[str, Any]) -> str:
 def _previous_refit(out: Path, study, key: dict[str, Any]):
     """The model a previous run of this study refitted from the same best trial, if any (a rerun
     that ran no new trial then does not train it again)."""
-    import json
-
     from ..forecaster import XLSTMForecaster
     from ..persist import ModelFileError
 

@@ -140,6 +140,16 @@ class Param:
             return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
         return trial.suggest_categorical(self.name, list(self.labels))
 
+    def distribution(self):
+        """The :mod:`optuna.distributions` object :meth:`suggest` records for this parameter."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "float":
+            return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+        if self.kind == "int":
+            return IntDistribution(self.low, self.high, log=self.log, step=self.step or 1)
+        return CategoricalDistribution(list(self.labels))
+
     def value(self, label: Any) -> Any:
         """The estimator value of a sampled label (identity for numbers and plain choices)."""
         if self.kind != "categorical":
@@ -377,6 +387,29 @@ class SearchSpace:
                 out[p.name] = p.first()
         return out
 
+    def branch_configs(self) -> list[dict[str, Any]]:
+        """Configurations (``{name: label}``) that together make every conditional parameter
+        active at least once: :meth:`first` plus, for each ``when`` entry, the first choices that
+        satisfy its conditions (for dry runs: a typo inside a branch fails before any trial)."""
+        configs = [self.first()]
+        for target in self.params:
+            if not target.when:
+                continue
+            forced: dict[str, Any] = {}
+            stack = [target]
+            while stack:  # the conditions of the target, of its conditions, ...
+                for ref, allowed in stack.pop().when:
+                    if ref not in forced:
+                        forced[ref] = allowed[0]
+                        stack.append(self[ref])
+            out: dict[str, Any] = {}
+            for p in self.params:
+                if self._active(p, out):
+                    out[p.name] = forced.get(p.name, p.first())
+            if target.name in out and out not in configs:  # else its conditions contradict each other
+                configs.append(out)
+        return configs
+
     def to_estimator_params(self, values: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``base`` with the sampled ``values`` (labels) written at their paths.
 
@@ -463,7 +496,8 @@ def resolve_base_params(base: Mapping[str, Any] | None, where: str = "base") -> 
 def load_config(spec: Any) -> TuneConfig:
     """A :class:`TuneConfig` from a YAML path, a bundled config name, a dict or a :class:`SearchSpace`.
 
-    A dict with a ``space`` key is a whole config; any other dict is the space alone.
+    A dict with a ``space`` key is a whole config; any other dict is the space alone (one with
+    ``base``/``study`` sections but no ``space`` is refused: its parameters are misplaced).
     """
     if isinstance(spec, TuneConfig):
         return spec
@@ -492,6 +526,14 @@ def load_config(spec: Any) -> TuneConfig:
     if not isinstance(spec, Mapping):
         raise ValueError(f"space must be a YAML path, a config name, a dict or a SearchSpace; got {type(spec).__name__}")
     if "space" not in spec:
+        # A config whose tuned parameters are not under `space:` would otherwise be read as a
+        # bare space and fail on its `base:` entry, which hides what is wrong.
+        sections = [k for k in ("base", "study", "description")
+                    if k in spec and not (isinstance(spec[k], Mapping) and "type" in spec[k])]
+        if sections:
+            raise ValueError(f"tuning config has {sections} section(s) but no 'space:' mapping; put the tuned "
+                             f"parameters under 'space:' (e.g. space: {{learning_rate: {{type: logfloat, "
+                             f"low: 1.0e-4, high: 1.0e-2}}}})")
         return TuneConfig(space=SearchSpace.from_dict(spec), source=source)
     unknown = sorted(set(spec) - _CONFIG_KEYS)
     if unknown:
