@@ -224,12 +224,12 @@ class XLSTMForecaster(BaseEstimator):
             series, id_dtype = self.history_, getattr(self, "id_dtype_", None)
         else:
             df = self._as_frame(df)
-            id_dtype = self._id_dtype(df)
             # A streaming model may get series too short to infer their frequency: use the fitted one.
             min_length, why = (1, None) if self._streaming else (self.lookback, "lookback")
             series = self._parse(df, static_df, min_length=min_length, length_rule=why,
                                  freq=self._fitted_freq() if self._streaming else None)
             self._check_static(series)
+            id_dtype = self._id_dtype(df)
         futr = self._future_futr(series, futr_df)
         if df is None and self._streaming:
             point, quant = self._forecast_stream(series, futr, self.stream_)
@@ -541,8 +541,9 @@ class XLSTMForecaster(BaseEstimator):
 
     def _id_dtype(self, df: pd.DataFrame) -> str | None:
         """The dtype of integer series ids (forecasts give them back as such), else None."""
-        if self.id_col in df.columns and pd.api.types.is_integer_dtype(df[self.id_col].dtype):
-            return str(df[self.id_col].dtype)
+        ids = df[self.id_col] if self.id_col in df.columns else None
+        if isinstance(ids, pd.Series) and pd.api.types.is_integer_dtype(ids.dtype):
+            return str(ids.dtype)
         return None
 
     def _with_id_dtype(self, frame: pd.DataFrame, id_dtype: str | None) -> pd.DataFrame:

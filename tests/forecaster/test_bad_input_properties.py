@@ -167,9 +167,11 @@ def _assert_valid_forecast(out: pd.DataFrame, df: pd.DataFrame, est: XLSTMForeca
     assert y.dtype == np.float64 and len(y) > 0
     assert np.isfinite(y).all(), f"non-finite forecast:\n{out}"
     inputs = _input_series(df, est)
-    assert set(out[est.id_col]) == set(inputs)
+    if est.id_col in df.columns and pd.api.types.is_integer_dtype(df[est.id_col].dtype):
+        assert out[est.id_col].dtype == df[est.id_col].dtype  # integer ids come back as integers
+    assert set(out[est.id_col].astype(str)) == set(inputs)
     for uid, part in out.groupby(est.id_col, sort=False):
-        hist, future = inputs[uid], pd.Index(part[est.time_col])
+        hist, future = inputs[str(uid)], pd.Index(part[est.time_col])
         assert len(future) == H, f"{uid}: {len(future)} forecast rows"
         if not isinstance(hist, pd.DatetimeIndex):
             assert list(future) == list(range(int(hist[-1]) + 1, int(hist[-1]) + 1 + H)), (uid, future)
