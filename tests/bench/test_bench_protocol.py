@@ -74,6 +74,15 @@ def test_custom_file_target_moved_last(synthetic_csv):
         load_bench_data(path=synthetic_csv, protocol="weekly")
 
 
+def test_a_file_out_of_time_order_is_refused(tmp_path):
+    from .conftest import synthetic_frame
+
+    path = tmp_path / "shuffled.csv"
+    synthetic_frame().sample(frac=1.0, random_state=0).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="not in time order.*sort the file"):
+        load_bench_data(path=path, protocol="ratio")
+
+
 def test_presets_generalise_across_families(tmp_path, capsys):
     from xlstm_ts.bench.cli import main
     from xlstm_ts.bench.config import find_preset, load_bench_config

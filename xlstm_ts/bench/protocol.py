@@ -124,6 +124,15 @@ def _frame_to_data(frame: pd.DataFrame, name: str, protocol: str | None, target:
             f"{name}: {bad} missing or infinite values; the TSLib protocol uses complete files "
             "(fill them before benchmarking)"
         )
+    index = frame.index
+    if isinstance(index, pd.DatetimeIndex) and not index.is_monotonic_increasing:
+        # The protocol splits by row position: shuffled rows would leak the future into training.
+        # (Repeated timestamps stay allowed: the Weather file has one duplicated row.)
+        back = int(np.flatnonzero(np.diff(index.asi8) < 0)[0])
+        raise ValueError(
+            f"{name}: rows are not in time order ({index[back]} is followed by {index[back + 1]}); "
+            "sort the file by its date column before benchmarking"
+        )
     protocol = protocol or protocol_for(name)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
