@@ -47,7 +47,7 @@ from .data import (
     future_covariates,
     future_index,
     predictions_frame,
-    read_frame,
+    read_series_file,
     window_loader,
 )
 from .data.validation import check_like_fit, check_scaled_range, date_grid
@@ -518,23 +518,10 @@ class XLSTMForecaster(BaseEstimator):
     def _streaming(self) -> bool:
         return bool(getattr(getattr(self, "model_", None), "streaming", False))
 
-    def _read(self, path: str | os.PathLike) -> pd.DataFrame:
-        """A CSV/Parquet file as a frame, with a text ``time_col`` parsed as dates (CSV has no date type)."""
-        if not Path(path).exists():
-            raise FileNotFoundError(f"no such file: {path}")
-        frame = read_frame(path)
-        col = self.time_col
-        if col in frame.columns and (frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col].dtype)):
-            try:
-                frame[col] = pd.to_datetime(frame[col])
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{path}: column {col!r} does not hold dates ({e})") from None
-        return frame
-
     def _as_frame(self, df) -> pd.DataFrame:
         """A frame, or a CSV/Parquet path read into one."""
         if isinstance(df, (str, os.PathLike)):
-            df = self._read(df)
+            df = read_series_file(df, self.time_col)
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame or a CSV/Parquet path; got {type(df).__name__}")
         return df
@@ -782,7 +769,7 @@ class XLSTMForecaster(BaseEstimator):
                     f"the model uses future covariates {list(self.futr_cols)}: pass futr_df with "
                     f"{self.id_col!r}, {self.time_col!r} and their values for the next {H} steps")
             if isinstance(futr_df, (str, os.PathLike)):
-                futr_df = self._read(futr_df)
+                futr_df = read_series_file(futr_df, self.time_col)
             if isinstance(futr_df, pd.DataFrame) and self.id_col not in futr_df.columns and len(series) == 1:
                 # One (wide) series: its future covariates may come wide too, without an id column.
                 if self.time_col not in futr_df.columns:

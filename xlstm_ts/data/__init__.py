@@ -7,7 +7,13 @@ model → :func:`predictions_frame` (``unique_id, ds, y_hat``).
 """
 
 from xlstm_ts.data.calendar import calendar_feature_names, calendar_features
-from xlstm_ts.data.datasets import list_datasets, load_dataset, load_text, read_frame
+from xlstm_ts.data.datasets import (
+    list_datasets,
+    load_dataset,
+    load_text,
+    read_frame,
+    read_series_file,
+)
 from xlstm_ts.data.frames import (
     TimeSeries,
     from_long,
@@ -45,6 +51,7 @@ __all__ = [
     "predictions_frame",
     "protocol_for",
     "read_frame",
+    "read_series_file",
     "tail_spans",
     "to_long_frame",
     "tslib_borders",

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["list_datasets", "load_dataset", "load_text", "read_frame"]
+__all__ = ["list_datasets", "load_dataset", "load_text", "read_frame", "read_series_file"]
 
 _PACKAGE = "xlstm_ts._datasets"
 
@@ -155,4 +155,28 @@ def read_frame(
         if not pd.api.types.is_datetime64_any_dtype(times.dtype):
             times = pd.to_datetime(times, format=date_format)
         frame.index = pd.DatetimeIndex(times, name=time_col)
+    return frame
+
+
+def read_series_file(path: str | PathLike[str], time_col: str = "ds") -> pd.DataFrame:
+    """A CSV/Parquet file of series as the estimator and the tuner read it: :func:`read_frame`,
+    with a text ``time_col`` column parsed as dates (CSV has no date type; one format per column).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        ``time_col`` holds text that is not dates.
+    """
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    frame = read_frame(path)
+    if time_col in frame.columns:
+        col = frame[time_col]
+        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+            try:
+                frame[time_col] = pd.to_datetime(col)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{path}: column {time_col!r} does not hold dates ({e})") from None
     return frame

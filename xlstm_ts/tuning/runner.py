@@ -107,10 +107,6 @@ class _Job:
     max_retry: int | None = 1
 
 
-def _is_text(col: pd.Series) -> bool:
-    return col.dtype == object or pd.api.types.is_string_dtype(col.dtype)
-
-
 def _read_data(data, base: Mapping[str, Any] | None = None):
     """A frame as the estimator reads it: a CSV/Parquet file's text ``time_col`` (the base's,
     default ``ds``; CSV has no date type) parsed as dates, in long and wide files alike; a wide
@@ -118,20 +114,14 @@ def _read_data(data, base: Mapping[str, Any] | None = None):
     A name that is no file is a bundled dataset."""
     if isinstance(data, pd.DataFrame):
         return data
-    from ..data import load_dataset, read_frame
+    from ..data import load_dataset, read_series_file
 
     base = base or {}
     p = Path(data)
     if p.exists():
-        df = read_frame(p)
         time_col = base.get("time_col", "ds")
-        if time_col in df.columns:
-            if _is_text(df[time_col]):
-                try:
-                    df[time_col] = pd.to_datetime(df[time_col])
-                except (ValueError, TypeError) as e:
-                    raise ValueError(f"{data}: column {time_col!r} does not hold dates ({e})") from None
-        elif base.get("id_col", "unique_id") not in df.columns:
+        df = read_series_file(p, time_col)
+        if time_col not in df.columns and base.get("id_col", "unique_id") not in df.columns:
             for col in ("date", "time", "timestamp"):
                 if col in df.columns:
                     df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df.pop(col)), name="ds"))
