@@ -4,7 +4,10 @@ Each kernel has a short list of candidate tiles (``BK`` over Dqk, ``BV`` over Dv
 and pipeline depths. :func:`launcher` fits the list to the head dims of a call (tiles no wider
 than the next power of two of the dim, duplicates dropped) and returns the kernel wrapped in
 ``triton.autotune`` over it, so on a GPU the fastest candidate is measured once per key and
-reused. The first candidate is the default, validated on GPUs in every run so far.
+reused. The default (:func:`default`) depends on the head width: it is what the autotuner picked
+on an H200 at Dqk x Dv = 256 x 512 ("wide", any head dim >= 128) and at 64 x 64 ("narrow") on
+2026-11-27 (docs/kernels.md: fwbw 34.9 -> 22.2 ms at 256 x 512, S = 4096); before, one set of
+64 x 64 tiles with 8 warps ran at every width.
 
 Tuning is **opt-in** (``XLSTM_TS_KERNELS_AUTOTUNE=1``): on an H200 with triton 3.6
 (2026-11-26, ``scripts/check_kernel_candidates.py``) some candidates, each pinned alone, gave
@@ -13,7 +16,11 @@ call afterwards (bw_dstates (64, 64, 4, 2), fw_intra (64, 128, 4, 3), bw_dqdk (6
 (128, 64, 8, 2)), which points at out-of-bounds writes, and tuning over the full lists crashed
 the CUDA context (illegal address). Those candidates are removed below; the rest left every
 output bit-identical to the defaults there, but the pruned lists have not been re-run as a
-whole on a GPU. So by default only the first candidate runs;
+whole on a GPU. On 2026-11-27 (H200, after the backward split of session 6) every remaining
+candidate passed alone with one allocation per tensor and blocking launches, and tuning over
+them ran without a fault; bw_dqdk (32, 64, 4, 2) still gave a wrong dk. Tuning stays opt-in
+because it re-measures every candidate for each new chunk count (seconds per shape); by default
+only :func:`default` runs;
 
 - under ``TRITON_INTERPRET=1`` only the default runs (the interpreter cannot time kernels);
 - :func:`forced_configs` pins a candidate (``tests/kernels/test_gpu_tuning.py`` and
@@ -59,6 +66,14 @@ REMOVED: dict[str, list[tuple[int, int, int, int]]] = {
 # program grows with NC); chunk-parallel ones once per shape family.
 KEYS = {"fw_states": ["NC"], "bw_dstates": ["NC"], "fw_intra": ["DQK"], "bw_dqdk": ["DQK"], "bw_dv": ["DQK"]}
 
+# The defaults, per head width (module docstring; each also a candidate above).
+WIDE_DEFAULTS: dict[str, tuple[int, int, int, int]] = {
+    "fw_states": (64, 64, 4, 2), "bw_dstates": (64, 128, 8, 2), "fw_intra": (128, 128, 8, 1),
+    "bw_dqdk": (64, 128, 8, 2), "bw_dv": (128, 128, 8, 1)}
+NARROW_DEFAULTS: dict[str, tuple[int, int, int, int]] = {
+    "fw_states": (64, 64, 4, 2), "bw_dstates": (32, 64, 4, 2), "fw_intra": (64, 64, 4, 2),
+    "bw_dqdk": (64, 64, 8, 2), "bw_dv": (64, 64, 4, 2)}
+
 _FORCED: dict[str, tuple[int, int, int, int]] = {}
 _WRAPPED: dict[tuple, object] = {}
 
@@ -74,9 +89,16 @@ def fit(cand: tuple[int, int, int, int], DQK: int, DV: int) -> tuple[int, int, i
     return min(bk, max(16, next_pow2(DQK))), min(bv, max(16, next_pow2(DV))), w, s
 
 
+def default(name: str, DQK: int, DV: int) -> tuple[int, int, int, int]:
+    """The launch of ``name`` when nothing is tuned or pinned, fitted to the head dims."""
+    table = WIDE_DEFAULTS if max(DQK, DV) >= 128 else NARROW_DEFAULTS
+    return fit(table[name], DQK, DV)
+
+
 def fitted(name: str, DQK: int, DV: int) -> list[tuple[int, int, int, int]]:
-    """The candidates of ``name`` fitted to the head dims (:func:`fit`), duplicates dropped."""
-    out: list[tuple[int, int, int, int]] = []
+    """:func:`default` first, then the candidates of ``name`` fitted to the head dims
+    (:func:`fit`), duplicates dropped."""
+    out: list[tuple[int, int, int, int]] = [default(name, DQK, DV)]
     for cand in CANDIDATES[name]:
         c = fit(cand, DQK, DV)
         if c not in out:

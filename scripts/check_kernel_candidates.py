@@ -149,9 +149,8 @@ def main(argv=None) -> None:
     def passing(name, cands):
         # A candidate passes when, at every dims, its fitted form is the default (checked by the
         # defaults job) or was checked alone and came out "ok".
-        default = _tuning.CANDIDATES[name][0]
         return [list(c) for c in cands if all(
-            (_tuning.fit(c, *dims) == _tuning.fit(default, *dims) and defaults_ok)
+            (_tuning.fit(c, *dims) == _tuning.default(name, *dims) and defaults_ok)
             or status.get((name, tuple(dims), _tuning.fit(c, *dims))) == "ok"
             for dims in DIMS)]
 

@@ -26,7 +26,7 @@ python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', tr
   | tee -a "$OUT/device.txt"
 start=$(date +%s)
 if [ -z "${SKIP_TESTS:-}" ]; then
-  timeout "${TEST_TIMEOUT:-180}" python3 -m pytest tests/kernels -m gpu -q -p no:cacheprovider ${TEST_K:+-k "$TEST_K"} 2>&1 | tee "$OUT/gpu_tests.log"
+  timeout "${TEST_TIMEOUT:-300}" python3 -m pytest tests/kernels -m gpu -q -p no:cacheprovider ${TEST_K:+-k "$TEST_K"} 2>&1 | tee "$OUT/gpu_tests.log"
   echo "# gpu tests: $(( $(date +%s) - start )) s" | tee -a "$OUT/gpu_tests.log"
 fi
 CAND_ARGS=""

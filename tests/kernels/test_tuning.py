@@ -14,9 +14,17 @@ def test_fitted_caps_tiles_at_the_head_dims_and_drops_duplicates():
         small = _tuning.fitted(name, 16, 20)
         assert all(bk == 16 and bv <= 32 for bk, bv, _, _ in small)
         assert len(small) == len(set(small))
-        assert small[0] == tuple(min(x, cap) for x, cap in zip(_tuning.CANDIDATES[name][0], (16, 32, 99, 99),
+        assert small[0] == tuple(min(x, cap) for x, cap in zip(_tuning.NARROW_DEFAULTS[name], (16, 32, 99, 99),
                                                                 strict=True))
-        assert _tuning.fitted(name, 256, 512) == _tuning.CANDIDATES[name]
+        wide = _tuning.fitted(name, 256, 512)
+        assert wide[0] == _tuning.WIDE_DEFAULTS[name]
+        assert sorted(wide) == sorted(_tuning.CANDIDATES[name])  # every default is also a candidate
+
+
+def test_default_follows_the_head_width():
+    assert _tuning.default("bw_dv", 64, 64) == _tuning.NARROW_DEFAULTS["bw_dv"]
+    assert _tuning.default("bw_dv", 64, 128) == (64, 128, 8, 1)  # wide, tiles capped at the dims
+    assert _tuning.default("fw_intra", 256, 512) == (128, 128, 8, 1)
 
 
 def test_interpreter_launches_a_single_config():
