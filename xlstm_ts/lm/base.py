@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,6 +109,8 @@ class LanguageModel(nn.Module):
         Returns ids of the same layout as ``prompt`` with the new tokens appended (a string
         for a string prompt). ``temperature=0`` is greedy decoding.
         """
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be an integer >= 0; got {max_new_tokens!r}")
         as_text = isinstance(prompt, str)
         if as_text:
             if tokenizer is None:

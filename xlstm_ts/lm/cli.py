@@ -60,9 +60,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> argparse.ArgumentParser:
-    """Add the ``lm`` command (with ``parity``, ``synthetic`` and ``generate``) to a subparsers object."""
-    lm = subparsers.add_parser("lm", help="language modelling: xLSTM vs Transformer parity study, synthetic tasks")
+def register(subparsers, prog: str | None = None) -> argparse.ArgumentParser:
+    """Add the ``lm`` command (with ``parity``, ``synthetic`` and ``generate``) to a subparsers object.
+
+    ``prog`` replaces the command's name in usage lines (``python -m xlstm_ts.lm``, which has no
+    ``lm`` word)."""
+    kw = {"prog": prog} if prog else {}
+    lm = subparsers.add_parser("lm", help="language modelling: xLSTM vs Transformer parity study, synthetic tasks",
+                               **kw)
     sub = lm.add_subparsers(dest="lm_command", required=True)
 
     p = sub.add_parser("parity", help="xLSTM[1:0], xLSTM[1:1], Transformer at equal params and tokens")
@@ -110,7 +115,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="python -m xlstm_ts.lm", description="xLSTM language modelling studies")
-    register(ap.add_subparsers(dest="command", required=True))
+    register(ap.add_subparsers(dest="command", required=True), prog="python -m xlstm_ts.lm")
     # `python -m xlstm_ts.lm parity` and `xlstm-ts lm parity` both work.
     args = ap.parse_args(["lm", *argv] if not argv or argv[0] != "lm" else argv)
     args.command_line = "python -m xlstm_ts.lm " + shlex.join(argv[1:] if argv and argv[0] == "lm" else argv)

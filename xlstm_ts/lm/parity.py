@@ -20,6 +20,7 @@ import torch
 
 from xlstm_ts.nn import FeedForwardConfig, MLSTMLayerConfig, SLSTMLayerConfig, XLSTMStackConfig
 
+from ._checks import check_positive, check_subset
 from .base import LanguageModel
 from .bench import generation_speed, train_throughput
 from .data import TextData
@@ -27,6 +28,8 @@ from .persist import load, save
 from .training import evaluate_loss, train_lm
 from .transformer import TransformerLanguageModel, match_transformer
 from .xlstm_lm import XLSTMLanguageModel, XLSTMLMConfig
+
+PARITY_MODELS = ("xLSTM[1:0]", "xLSTM[1:1]", "Transformer")
 
 
 @dataclass
@@ -54,6 +57,17 @@ class ParitySpec:
     seed: int = 0
     threads: int = 1
     models: list[str] = field(default_factory=lambda: ["xLSTM[1:0]", "xLSTM[1:1]", "Transformer"])
+
+    def __post_init__(self) -> None:
+        check_positive(self, ints=("steps", "batch_size", "context", "embedding_dim", "num_blocks", "num_heads",
+                                   "val_every", "val_blocks", "final_val_blocks", "gen_tokens", "gen_repeats",
+                                   "prefill_chunk_size", "throughput_rounds", "threads"),
+                       floats=("learning_rate",), optional=("final_val_blocks",))
+        if not self.gen_contexts or not all(isinstance(c, int) and c >= 1 for c in self.gen_contexts):
+            raise ValueError(f"ParitySpec.gen_contexts must be integers >= 1; got {self.gen_contexts!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"ParitySpec.weight_decay must be >= 0; got {self.weight_decay!r}")
+        check_subset(self, "models", PARITY_MODELS)
 
 
 def xlstm_config(vocab_size: int, spec: ParitySpec, slstm_at: str) -> XLSTMLMConfig:

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from xlstm_ts.nn import MLSTMLayerConfig, SLSTMLayerConfig, XLSTMStackConfig
 
+from ._checks import check_positive, check_subset
 from .base import LanguageModel
 from .parity import machine
 from .training import train_lm
@@ -112,6 +113,9 @@ def make_tasks(spec: SyntheticSpec) -> dict[str, TaskSpec]:
 
 
 # ----------------------------------------------------------------------------- models
+SYNTHETIC_TASKS = ("mqar", "parity")
+
+
 @dataclass
 class SyntheticSpec:
     tasks: list[str] = field(default_factory=lambda: ["mqar", "parity"])
@@ -132,6 +136,15 @@ class SyntheticSpec:
     test_size: int = 256
     seed: int = 0
     threads: int = 1
+
+    def __post_init__(self) -> None:
+        check_positive(self, ints=("embedding_dim", "num_blocks", "num_heads", "batch_size", "steps", "mqar_steps",
+                                   "parity_steps", "mqar_keys", "mqar_test_pairs", "parity_train_len",
+                                   "parity_test_len", "test_size", "threads"),
+                       floats=("learning_rate",), optional=("steps",))
+        check_subset(self, "tasks", SYNTHETIC_TASKS)
+        if not self.models:
+            raise ValueError("SyntheticSpec.models is empty")
 
     def tiny(self) -> SyntheticSpec:
         """A smoke-test version (seconds, not minutes)."""
