@@ -118,11 +118,36 @@ def _groups(args) -> list[tuple[dict, list]]:
     return list(groups.values())
 
 
+class _GridInterrupted(KeyboardInterrupt):
+    """Ctrl-C while the grid ran; ``done`` of its ``total`` cells are finished and saved."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(done, total)
+        self.done, self.total = done, total
+
+
 def run_bench(args: argparse.Namespace) -> int:
-    """Run the grid of ``args`` (see :func:`add_arguments`) and write the report."""
+    """Run the grid of ``args`` (see :func:`add_arguments`) and write the report.
+
+    Ctrl-C prints one line (how many cells are saved; rerunning resumes) and returns 130, the
+    shell's code for SIGINT, without a traceback. Handled here, not in :func:`main`:
+    ``xlstm-ts bench`` calls this function directly.
+    """
+    try:
+        return _run_bench(args)
+    except KeyboardInterrupt as e:
+        saved = (f"{e.done} of {e.total} cells finished and saved" if isinstance(e, _GridInterrupted)
+                 else "finished cells are saved")
+        print(f"bench: interrupted: {saved} in {Path(args.out) / 'cells'}; rerun the same command "
+              "to resume (finished cells are not rerun)", file=sys.stderr, flush=True)
+        return 130
+
+
+def _run_bench(args: argparse.Namespace) -> int:
     import torch
 
     from xlstm_ts.bench.config import expand_cells
+    from xlstm_ts.bench.protocol import check_grid_fits
     from xlstm_ts.bench.report import check_cell_dirs, write_report
     from xlstm_ts.bench.runner import _finished, run_grid
 
@@ -143,6 +168,8 @@ def run_bench(args: argparse.Namespace) -> int:
                                   seeds=args.seeds, lookbacks=args.lookback, regimes=args.regimes,
                                   train_override=override, val_folds=args.val_folds)
             data_by_name.update({d.name: d for d in datas})
+        # run_grid checks it too; here a --dry-run says it as well
+        check_grid_fits(data_by_name, ((c.dataset, c.lookback, c.horizon, c.val_fold) for c in cells))
         if args.dry_run:
             for c in cells:
                 done = "done" if _finished(out, c, data_by_name[c.dataset].digest) else "todo"
@@ -150,8 +177,14 @@ def run_bench(args: argparse.Namespace) -> int:
             print(f"{len(cells)} cells")
             return 0
         t0 = time.perf_counter()
-        counts = run_grid(cells, data_by_name, out, verbose=args.verbose, fail_fast=args.fail_fast,
-                          progress=not args.no_progress)
+        try:
+            counts = run_grid(cells, data_by_name, out, verbose=args.verbose, fail_fast=args.fail_fast,
+                              progress=not args.no_progress)
+        except KeyboardInterrupt:
+            # counted on disk, as the rerun will: the interrupted cell wrote nothing (a row is
+            # written atomically once its cell ends)
+            done = sum(_finished(out, c, data_by_name[c.dataset].digest) for c in cells)
+            raise _GridInterrupted(done, len(cells)) from None
         print(f"bench: {counts['ran']} run, {counts['skipped']} already done, {counts['failed']} failed "
               f"of {counts['total']} cells in {time.perf_counter() - t0:.0f} s -> {out}", flush=True)
     written = write_report(out, args.report_dir, plots=not args.no_plots, include=args.include)

@@ -21,6 +21,7 @@ protocol end), training keeps the rows before it, the scaler is refitted on them
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -43,11 +44,14 @@ from xlstm_ts.data.datasets import _canonical
 __all__ = [
     "BenchData",
     "PreparedSplits",
+    "check_grid_fits",
     "dataset_label",
     "fold_spans",
     "load_bench_data",
     "prepare_splits",
     "season_length_for",
+    "split_spans",
+    "windowless_splits",
 ]
 
 PROTOCOLS = ("ett-hour", "ett-minute", "ratio")
@@ -240,18 +244,109 @@ def fold_spans(n_rows: int, lookback: int, protocol: str, val_fold: int) -> Spli
     return SplitSpans((0, start), (start - lookback, end), (end, end), lookback)
 
 
+def split_spans(n_rows: int, lookback: int, protocol: str, val_fold: int = 0,
+                ) -> tuple[SplitSpans, tuple[list[int], list[int]]]:
+    """Spans and TSLib borders (``border1s``, ``border2s``) of the protocol's split, or of
+    validation fold ``val_fold >= 1`` (:func:`fold_spans`; its test span is empty).
+
+    Raises ``ValueError`` where the rows do not make the split at all (an ETT file shorter than
+    the published borders, ``L`` longer than the training rows, a fold too far back).
+    """
+    if val_fold:
+        spans = fold_spans(n_rows, lookback, protocol, val_fold)
+        return spans, ([0, spans.val[0], spans.test[0]], [spans.train[1], spans.val[1], spans.test[1]])
+    return tslib_spans(n_rows, lookback, protocol), tslib_borders(n_rows, lookback, protocol)
+
+
+def windowless_splits(spans: SplitSpans, horizon: int, val_fold: int = 0) -> list[str]:
+    """The splits of ``spans`` that hold no stride-1 window of ``L + H`` rows.
+
+    A window needs ``L + H`` rows of its span (:meth:`SplitSpans.window_counts`): the training
+    split ``L + H`` rows, validation and test ``H`` rows after their border (their ``L`` input
+    rows are the rows before it). A fold has no test split: its empty test span is not counted.
+    """
+    counts = spans.window_counts(horizon)
+    return [split for split in ("train", "val", "test")
+            if counts[split] < 1 and not (split == "test" and val_fold)]
+
+
+def _split_lengths(data: BenchData, val_fold: int) -> tuple[str, str | None]:
+    """``("train 280 / val 40 / test 80 rows", None)``, or ``("", why)`` where the protocol
+    makes no split of these rows; a fold that exists adds its own lengths.
+
+    Target rows do not depend on ``L`` (val/test borrow their look-back from the rows before
+    their border), so the spans of ``L = 0`` give them.
+    """
+    text = ""
+    for k in (0, val_fold) if val_fold else (0,):
+        try:
+            spans, _ = split_spans(data.n_rows, 0, data.protocol, k)
+        except ValueError as e:
+            if not k:
+                return "", str(e)
+            break   # a fold too far back: each pair's reason says so
+        rows = spans.target_rows()
+        text += (f", validation fold {k}: " if k else "") + " / ".join(
+            f"{s} {rows[s]}" for s in ("train", "val", "test") if not (s == "test" and k)) + " rows"
+    return text, None
+
+
+def check_grid_fits(data_by_name: Mapping[str, BenchData],
+                    combos: Iterable[tuple[str, int, int, int]]) -> None:
+    """Refuse, before any cell runs, a grid whose data is too short for some of its cells.
+
+    ``combos`` are the grid's ``(dataset, L, H, val_fold)``. Each must make the protocol's
+    split (:func:`split_spans`) and give every split at least one window
+    (:func:`windowless_splits`), as :func:`prepare_splits` requires of each cell; otherwise
+    the cells would fail one by one, hours into a grid. Raises one ``ValueError`` naming each
+    dataset, its rows, its split lengths and the (L, H) pairs that do not fit.
+    """
+    misfits: dict[tuple[str, int], list[str]] = {}
+    for name, lookback, horizon, val_fold in dict.fromkeys(combos):
+        data = data_by_name[name]
+        try:
+            spans, _ = split_spans(data.n_rows, lookback, data.protocol, val_fold)
+        except ValueError as e:
+            why = str(e)
+        else:
+            short = windowless_splits(spans, horizon, val_fold)
+            if not short:
+                continue
+            rows = spans.target_rows()
+            why = "; ".join(f"{s} {rows[s]} rows < " + (f"L + H = {lookback + horizon}" if s == "train"
+                                                         else f"H = {horizon}") for s in short)
+        misfits.setdefault((name, val_fold), []).append(f"L={lookback} H={horizon} ({why})")
+    if not misfits:
+        return
+    lines = ["the data is too short for part of the grid (no cell ran): each of train, val and test "
+             "must hold at least one window, i.e. train at least L + H rows, val and test at least "
+             "H rows after their border (their L look-back rows come before it)"]
+    for (name, val_fold), pairs in misfits.items():
+        data = data_by_name[name]
+        lengths, no_split = _split_lengths(data, val_fold)
+        if no_split:   # the same reason for every pair: say it once
+            pairs = [p.replace(f" ({no_split})", "") for p in pairs]
+        lines.append(f"{name} ({data.source}): {data.n_rows} rows, protocol {data.protocol}, "
+                     f"{lengths or no_split}; does not fit: {', '.join(pairs)}")
+    flags = "--lookback, --horizons" + (", --val-folds" if any(k for _, k in misfits) else "")
+    lines.append(f"drop those pairs ({flags}) or use a longer file")
+    raise ValueError("\n".join(lines))
+
+
 def prepare_splits(data: BenchData, lookback: int, horizon: int, val_fold: int = 0) -> PreparedSplits:
     """Borders, train-only z-score and stride-1 windows for look-back ``L`` and horizon ``H``.
 
     ``val_fold >= 1`` prepares a validation fold (:func:`fold_spans`; no test split) instead
     of the protocol's split.
     """
-    if val_fold:
-        spans = fold_spans(data.n_rows, lookback, data.protocol, val_fold)
-        borders = ([0, spans.val[0], spans.test[0]], [spans.train[1], spans.val[1], spans.test[1]])
-    else:
-        spans = tslib_spans(data.n_rows, lookback, data.protocol)
-        borders = tslib_borders(data.n_rows, lookback, data.protocol)
+    spans, borders = split_spans(data.n_rows, lookback, data.protocol, val_fold)
+    short = windowless_splits(spans, horizon, val_fold)
+    if short:
+        span = spans.as_dict()[short[0]]
+        raise ValueError(
+            f"{data.name}: the {short[0]} split ({span[1] - span[0]} rows with the look-back) holds "
+            f"no window of L={lookback} + H={horizon}"
+        )
     t0, t1 = spans.train
     scaler = ChannelScaler("standard").fit(data.values[t0:t1])
     scaled = scaler.transform(data.values).astype(np.float32)
@@ -260,11 +355,6 @@ def prepare_splits(data: BenchData, lookback: int, horizon: int, val_fold: int =
     for split, span in spans.as_dict().items():
         if split == "test" and val_fold:
             continue
-        if expected[split] < 1:
-            raise ValueError(
-                f"{data.name}: the {split} split ({span[1] - span[0]} rows with the look-back) holds "
-                f"no window of L={lookback} + H={horizon}"
-            )
         sets[split] = WindowDataset([scaled], lookback, horizon, stride=1, spans=[span])
         if len(sets[split]) != expected[split]:  # pragma: no cover - guards the data layer
             raise AssertionError(f"{split}: {len(sets[split])} windows, expected {expected[split]}")

@@ -12,14 +12,16 @@ them apart (``folds.*``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import platform
+import signal
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,13 @@ import torch
 from tqdm.auto import tqdm
 
 from xlstm_ts.bench.config import Cell
-from xlstm_ts.bench.protocol import BenchData, PreparedSplits, prepare_splits, season_length_for
+from xlstm_ts.bench.protocol import (
+    BenchData,
+    PreparedSplits,
+    check_grid_fits,
+    prepare_splits,
+    season_length_for,
+)
 from xlstm_ts.data import window_loader
 from xlstm_ts.models import ModelSpec, build_model, make_loss
 
@@ -159,6 +167,29 @@ def _trainer_kwargs(train: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
+@contextlib.contextmanager
+def _ctrl_c_propagates() -> Iterator[None]:
+    """Let a Ctrl-C during ``trainer.fit`` reach the caller as ``KeyboardInterrupt``.
+
+    Lightning catches it, sets SIGINT to "ignore" and calls ``sys.exit(1)``: the grid would end
+    with exit code 1 and no word, and (from Python) later Ctrl-Cs would be ignored. The cell
+    writes nothing either way (its row is written once it ends), so it reruns next time.
+    """
+    try:
+        handler = signal.getsignal(signal.SIGINT)
+    except ValueError:  # pragma: no cover - not the main thread
+        handler = None
+    try:
+        yield
+    except SystemExit as e:
+        if not isinstance(e.__context__, KeyboardInterrupt):
+            raise
+        if handler is not None:
+            with contextlib.suppress(ValueError):   # signal.signal: main thread only
+                signal.signal(signal.SIGINT, handler)
+        raise KeyboardInterrupt from None
+
+
 def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
              prepared: PreparedSplits | None = None, verbose: bool = False) -> dict[str, Any]:
     """Fit and score one cell; returns its result row (and writes it when ``out_dir`` is set)."""
@@ -207,9 +238,10 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
                                 valid_loss=make_loss(train["valid_loss"]) if train.get("valid_loss") else None)
         gen = torch.Generator().manual_seed(cell.seed)
         train_loader = window_loader(prep.train, int(train["batch_size"]), shuffle=True, generator=gen)
-        report = fit_module(module, train_loader, val_loader, max_epochs=int(train["max_epochs"]),
-                            patience=train["patience"], seed=cell.seed,
-                            trainer_kwargs=_trainer_kwargs(train), enable_progress_bar=verbose)
+        with _ctrl_c_propagates():
+            report = fit_module(module, train_loader, val_loader, max_epochs=int(train["max_epochs"]),
+                                patience=train["patience"], seed=cell.seed,
+                                trainer_kwargs=_trainer_kwargs(train), enable_progress_bar=verbose)
         fit = {"epochs": report.epochs, "best_epoch": report.best_epoch,
                "best_val_loss": report.best_val_loss, "train_seconds": report.seconds}
     model = model.cpu()
@@ -294,10 +326,13 @@ def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir:
 
     Cells run in order; consecutive cells of one (dataset, L, H) share the prepared splits.
     A failing cell is recorded (``status: failed`` with the traceback) and the grid goes on,
-    unless ``fail_fast``; failed cells rerun next time.
+    unless ``fail_fast``; failed cells rerun next time. A grid whose data is too short for some
+    of its cells raises ``ValueError`` before any cell runs (:func:`check_grid_fits`).
+    ``KeyboardInterrupt`` (Ctrl-C) propagates; the interrupted cell is not recorded.
     """
     out = Path(out_dir)
     cells = list(cells)
+    check_grid_fits(data_by_name, ((c.dataset, c.lookback, c.horizon, c.val_fold) for c in cells))
     counts = {"ran": 0, "skipped": 0, "failed": 0, "total": len(cells)}
     say = log or (lambda s: tqdm.write(s))
     cache_key, cache = None, None
@@ -314,6 +349,7 @@ def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir:
                 cache_key, cache = key, prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold)
             row = run_cell(cell, data, out_dir=out, prepared=cache, verbose=verbose)
         except KeyboardInterrupt:
+            bar.close()   # so that the caller's message does not land on the bar's line
             raise
         except Exception as e:
             counts["failed"] += 1
