@@ -37,6 +37,14 @@ def estimator_params(config: dict) -> dict:
     return params
 
 
+def _column_names(text: str) -> str | list[str]:
+    """``--target-col``: one column name, or several separated by commas (one channel each)."""
+    names = [t.strip() for t in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected a column name or a comma-separated list of them: {text!r}")
+    return names[0] if len(names) == 1 else names
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fit on bundled ETTh1 (TSLib train/val borders), backtest the test span, print metrics, plot."""
     import numpy as np
@@ -89,7 +97,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .forecaster import XLSTMForecaster
 
     params = estimator_params(_load_yaml(args.config))
-    for key in ("horizon", "lookback", "model", "max_epochs"):
+    for key in ("horizon", "lookback", "model", "max_epochs", "id_col", "time_col", "target_col"):
         value = getattr(args, key)
         if value is not None:
             params[key] = value
@@ -134,19 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fit", help="fit a forecaster on a CSV/Parquet file and save it")
     f.add_argument("--config", help="YAML of XLSTMForecaster parameters (preset: NAME pulls configs/models/NAME.yaml)")
-    f.add_argument("--data", required=True, help="long (unique_id, ds, y, ...) or wide (date column + variables) file")
+    f.add_argument("--data", required=True,
+                   help="long (id, time, target columns, ...) or wide (time column + variables) CSV/Parquet file")
     f.add_argument("--out", required=True, help="model directory to write")
     f.add_argument("--horizon", type=int)
     f.add_argument("--lookback", type=int)
     f.add_argument("--model")
     f.add_argument("--max-epochs", type=int)
+    # The column names are saved with the model: predict reads its files with them.
+    f.add_argument("--id-col", help="series id column of a long file (default unique_id; a file without it is wide)")
+    f.add_argument("--time-col", help="time column (default ds), in long and wide files")
+    f.add_argument("--target-col", type=_column_names,
+                   help="target column(s) of a long file (default y), or the variables of a wide file to "
+                        "forecast (default: all); several: a,b")
     f.add_argument("--resume", action="store_true",
                    help="continue a killed fit from OUT.checkpoints/last.ckpt (same config and data)")
     f.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("predict", help="forecast with a saved model")
     p.add_argument("--model", required=True, help="model directory written by fit")
-    p.add_argument("--data", help="history to forecast from (default: the end of the fitted data)")
+    p.add_argument("--data", help="history to forecast from (default: the end of the fitted data), with the "
+                   "column names the model was fitted with")
     p.add_argument("--futr", help="CSV or Parquet file with future covariates")
     p.add_argument("--out", required=True, help="output .parquet or .csv")
     p.set_defaults(func=cmd_predict)

@@ -353,6 +353,13 @@ class XLSTMForecaster(BaseEstimator):
 
         Thin over :func:`xlstm_ts.tuning.tune_estimator` (see there for ``n_trials``, ``storage``,
         ``pruner``, ``n_workers``, ...); returns its ``TuneResult``.
+
+        The parameters set here (those not at their constructor defaults) are fixed in every
+        trial, except those the ``space`` tunes: the space is what is searched, so its sampled
+        values replace them (without a message). ``base_params=`` may add fixed parameters this
+        estimator leaves at their defaults; one it sets to another value than the estimator's
+        raises ``ValueError``: set the value on the estimator, or drop it from ``base_params``.
+        The config's ``base`` section fills in only what neither sets.
         """
         from .tuning import tune_estimator
 

@@ -733,11 +733,48 @@ def _finish(study, space, base, frame, out: Path, metric: str, refit_mode, ran: 
                       model_path=model_path, out_dir=out, files=files, ran=ran, notes=notes)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two parameter values are equal: a tuple equals the list of the same items (a YAML
+    or JSON copy of it); values that cannot be compared (arrays) are not equal."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a is b or a == b)
+    except Exception:  # noqa: BLE001 - uncomparable values are never the same
+        return False
+
+
+def _conflicts(fixed: Mapping[str, Any], over: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, fixed value, over value)`` for each value :func:`deep_merge` of ``over``
+    into ``fixed`` would replace with another one (nested mappings merge key by key)."""
+    out = []
+    for k, v in over.items():
+        if k not in fixed:
+            continue
+        mine = fixed[k]
+        if isinstance(v, Mapping) and isinstance(mine, Mapping):
+            out += _conflicts(mine, v, f"{prefix}{k}.")
+        elif not _same(mine, v):
+            out.append((f"{prefix}{k}", mine, v))
+    return out
+
+
 def tune_estimator(estimator, df, space, **kwargs) -> TuneResult:
     """:func:`tune` with an estimator's own settings as the fixed base parameters.
 
-    Parameters the estimator leaves at their defaults do not override the config's ``base``;
-    ``kwargs["base_params"]`` (if any) is merged on top. Backs ``XLSTMForecaster.tune``.
+    Backs ``XLSTMForecaster.tune``; ``kwargs`` are :func:`tune`'s. The parameters set on the
+    estimator (those that differ from its constructor defaults, as scikit-learn compares them)
+    are fixed in every trial. A trial's value of a parameter comes from, first to last:
+
+    * the search ``space``, for the parameters it tunes: the space is what is searched, so it
+      wins over a value set on the estimator, without a message;
+    * the estimator, for the parameters set on it;
+    * ``base_params``, for those the estimator leaves at their defaults; a key it gives another
+      value than the one set on the estimator raises a ``ValueError`` (set the value on the
+      estimator, or drop the key from ``base_params``) rather than one of the two being silently
+      ignored; an equal value is accepted. Nested mappings (``model_params``, ``trainer_kwargs``)
+      are compared key by key; a ``preset: NAME`` fills in model parameters under both;
+    * the config's ``base`` section, then the estimator's defaults.
     """
     import inspect
 
@@ -745,12 +782,15 @@ def tune_estimator(estimator, df, space, **kwargs) -> TuneResult:
     base = {}
     for name, value in estimator.get_params(deep=False).items():
         default = sig.parameters[name].default if name in sig.parameters else inspect.Parameter.empty
-        try:
-            same = value is default or value == default
-        except Exception:  # noqa: BLE001 - uncomparable values are never "the default"
-            same = False
-        if not same:
+        if not _same(value, default):
             base[name] = value
-    base = deep_merge(base, kwargs.pop("base_params", None) or {})
-    return tune(df, space, base_params=base, **kwargs)
-
+    over = kwargs.pop("base_params", None) or {}
+    if not isinstance(over, Mapping):
+        raise ValueError(f"base_params must be a mapping of XLSTMForecaster parameters; got {over!r}")
+    clashes = _conflicts(base, over)
+    if clashes:
+        shown = "; ".join(f"{k}: estimator {mine!r}, base_params {theirs!r}" for k, mine, theirs in clashes)
+        raise ValueError(f"base_params conflicts with parameter(s) set on the estimator ({shown}); the "
+                         f"estimator's settings are the fixed parameters of the search: set the value on the "
+                         f"estimator (set_params) or drop {[k for k, _, _ in clashes]} from base_params")
+    return tune(df, space, base_params=deep_merge(base, over), **kwargs)
