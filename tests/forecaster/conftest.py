@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,3 +38,14 @@ def panel() -> pd.DataFrame:
 @pytest.fixture
 def tiny() -> dict:
     return {k: (v.copy() if isinstance(v, dict) else v) for k, v in TINY.items()}
+
+
+# A seconds-long fit from the CLI: tiny xlstm_patch, one epoch of four batches.
+TINY_CLI_YAML = textwrap.dedent("""
+    model: xlstm_patch
+    horizon: 6
+    lookback: 24
+    max_epochs: 1
+    model_params: {patch_len: 8, stride: 8, xlstm: {embedding_dim: 16, num_blocks: 1}}
+    trainer_kwargs: {limit_train_batches: 4}
+""")

@@ -4,29 +4,19 @@
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pandas as pd
 import pytest
 
 from xlstm_ts.cli import build_parser, main
 
-from .conftest import seasonal_panel
-
-TINY_YAML = textwrap.dedent("""
-    model: xlstm_patch
-    horizon: 6
-    lookback: 24
-    max_epochs: 1
-    model_params: {patch_len: 8, stride: 8, xlstm: {embedding_dim: 16, num_blocks: 1}}
-    trainer_kwargs: {limit_train_batches: 4}
-""")
+from .conftest import TINY_CLI_YAML, seasonal_panel
 
 
 @pytest.fixture
 def cfg(tmp_path):
     path = tmp_path / "fit.yaml"
-    path.write_text(TINY_YAML)
+    path.write_text(TINY_CLI_YAML)
     return path
 
 
@@ -58,7 +48,7 @@ def test_fit_wide_file_flags_override_the_config(tmp_path, cfg):
     wide = seasonal_panel(1).drop(columns="unique_id").rename(columns={"ds": "when", "y": "a"})
     wide["b"] = 2 * wide["a"]
     wide.to_parquet(tmp_path / "wide.parquet")
-    cfg.write_text(TINY_YAML + "time_col: timestamp\n")  # a wrong name in the config: the flag wins
+    cfg.write_text(TINY_CLI_YAML + "time_col: timestamp\n")  # a wrong name in the config: the flag wins
     model = tmp_path / "model"
     assert main(["fit", "--config", str(cfg), "--data", str(tmp_path / "wide.parquet"), "--out", str(model),
                  "--time-col", "when", "--target-col", "b"]) == 0

@@ -12,7 +12,7 @@ import pytest
 
 from xlstm_ts.cli import main
 
-from .conftest import seasonal_panel
+from .conftest import TINY_CLI_YAML, seasonal_panel
 
 HERE = Path(__file__).parent
 
@@ -44,14 +44,8 @@ def test_cli_fit_then_predict(tmp_path, capsys):
     data = tmp_path / "panel.parquet"
     seasonal_panel().to_parquet(data)
     cfg = tmp_path / "fit.yaml"
-    cfg.write_text(textwrap.dedent("""
-        model: xlstm_patch
-        horizon: 6
-        lookback: 24
-        max_epochs: 1
-        model_params: {patch_len: 8, stride: 8, xlstm: {embedding_dim: 16, num_blocks: 1}}
-        trainer_kwargs: {limit_train_batches: 4}
-    """))
+    cfg.write_text(TINY_CLI_YAML)
+
     assert main(["fit", "--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "model")]) == 0
     assert main(["predict", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "pred.parquet")]) == 0
     pred = pd.read_parquet(tmp_path / "pred.parquet")
