@@ -54,12 +54,20 @@ class CausalConv1d(nn.Module):
         self.conv = nn.Conv1d(dim, dim, kernel_size, groups=dim, bias=True) if kernel_size > 0 else None
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
+        B, S, D = x.shape
         if self.conv is None:
+            if state is not None:
+                raise ValueError(f"this layer has no conv (kernel size 0), so its conv state must be None; "
+                                 f"got a tensor of shape {tuple(state.shape)}")
             return x, None
         K = self.kernel_size
         if state is None:
-            state = x.new_zeros(x.shape[0], K - 1, x.shape[2])
+            state = x.new_zeros(B, K - 1, D)
+        elif state.shape != (B, K - 1, D):
+            raise ValueError(f"conv state must be (B, K-1, D) = {(B, K - 1, D)}; got {tuple(state.shape)}")
         xx = torch.cat([state.to(x.dtype), x], dim=1)  # (B, K-1+S, D)
+        if S == 0:  # conv1d refuses an input shorter than its kernel; the history is unchanged
+            return x, xx
         y = self.conv(xx.transpose(1, 2)).transpose(1, 2)
         return y, xx[:, xx.shape[1] - (K - 1):]
 

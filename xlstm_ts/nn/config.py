@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from .functional._common import as_int
+from .functional.backend import BACKENDS
 
 
 def round_up(x: float, multiple: int) -> int:
@@ -30,11 +34,25 @@ class _DictMixin:
         unknown = sorted(set(d) - set(fields))
         if unknown:
             raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(fields)}")
-        kwargs = {}
-        for name, value in d.items():
-            sub = _NESTED.get((cls.__name__, name))
-            kwargs[name] = sub.from_dict(value) if sub is not None and isinstance(value, dict) else value
-        return cls(**kwargs)
+        return cls(**d)  # nested dicts become sub-configs in __post_init__
+
+    def _nested_from_dicts(self) -> None:
+        """Sub-config fields given as dicts become their dataclasses (in the constructor too, not
+        only in ``from_dict``); anything else but the dataclass is refused."""
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            sub = _NESTED.get((type(self).__name__, f.name))
+            value = getattr(self, f.name)
+            if sub is None or isinstance(value, sub):
+                continue
+            if not isinstance(value, dict):
+                raise TypeError(f"{type(self).__name__}.{f.name} must be a {sub.__name__} or a dict; "
+                                f"got {type(value).__name__}")
+            setattr(self, f.name, sub.from_dict(value))
+
+    def _check_ints(self, **minimums: int) -> None:
+        """Validate int fields (``name=minimum``) at construction, normalising numpy ints."""
+        for name, minimum in minimums.items():
+            setattr(self, name, as_int(getattr(self, name), f"{type(self).__name__}.{name}", minimum))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -67,6 +85,9 @@ class MLSTMLayerConfig(_DictMixin):
     chunk_size: int = 64
     bias: bool = False
 
+    def __post_init__(self):
+        self._check_ints(num_heads=1, conv1d_kernel_size=0, qkv_proj_blocksize=1, chunk_size=1)
+
 
 @dataclass
 class SLSTMLayerConfig(_DictMixin):
@@ -81,6 +102,9 @@ class SLSTMLayerConfig(_DictMixin):
     num_heads: int = 4
     conv1d_kernel_size: int = 4
     forget_bias_init: str = "powerlaw_blockdependent"
+
+    def __post_init__(self):
+        self._check_ints(num_heads=1, conv1d_kernel_size=0)
 
 
 @dataclass
@@ -98,7 +122,7 @@ class XLSTMStackConfig(_DictMixin):
     Attributes:
         embedding_dim: model width E.
         num_blocks: number of blocks.
-        slstm_at: which blocks are sLSTM blocks: a list of positions, ``"all"``, or a ratio
+        slstm_at: which blocks are sLSTM blocks: a list of positions (ints), ``"all"``, or a ratio
             ``"a:b"`` (in every group of a+b consecutive blocks the last b are sLSTM; e.g.
             ``"1:1"`` alternates, ``"1:0"`` is mLSTM only; ``num_blocks`` must be a multiple of a+b).
         backend: ``"auto" | "torch" | "triton"`` for the cells (see ``xlstm_ts.nn.functional``).
@@ -117,13 +141,18 @@ class XLSTMStackConfig(_DictMixin):
     add_post_blocks_norm: bool = True
 
     def __post_init__(self):
-        self.slstm_positions()  # validate early, with a clear error
+        # Validate early, with clear errors, rather than at the first forward.
+        self._nested_from_dicts()
+        self._check_ints(embedding_dim=1, num_blocks=1)
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}; got {self.backend!r}")
+        self.slstm_positions()
+        if not isinstance(self.slstm_at, str):  # plain ints (numpy ints do not go through YAML)
+            self.slstm_at = [int(p) for p in self.slstm_at]
 
     def slstm_positions(self) -> list[int]:
         """The block indices that are sLSTM blocks."""
-        n, spec = self.num_blocks, self.slstm_at
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"num_blocks must be a positive int; got {n!r}")
+        n, spec = as_int(self.num_blocks, "num_blocks"), self.slstm_at
         if spec == "all":
             return list(range(n))
         if isinstance(spec, str):
@@ -136,7 +165,10 @@ class XLSTMStackConfig(_DictMixin):
             if n % (a + b):
                 raise ValueError(f"num_blocks={n} is not a multiple of a+b={a + b} for slstm_at={spec!r}")
             return [g + j for g in range(0, n, a + b) for j in range(a, a + b)]
-        positions = sorted(int(p) for p in spec)
+        if not isinstance(spec, Iterable):  # e.g. slstm_at=1, ambiguous next to the ratios: refused
+            raise ValueError(f"slstm_at must be a list of positions, 'all' or a ratio 'a:b'; got {spec!r} "
+                             "(a single sLSTM block at position p is [p])")
+        positions = sorted(as_int(p, "each slstm_at position", minimum=0) for p in spec)
         if len(set(positions)) != len(positions) or any(p < 0 or p >= n for p in positions):
             raise ValueError(f"slstm_at positions {list(spec)} must be distinct and in [0, {n})")
         return positions

@@ -9,6 +9,7 @@ from torch import nn
 from .components import CausalConv1d, HeadwiseLinear, MultiHeadNorm, small_init_, wang_init_
 from .config import MLSTMLayerConfig, round_up
 from .functional import MLSTMState, mlstm_chunkwise, mlstm_step
+from .functional._common import needs_grad
 
 MLSTMLayerState = tuple[torch.Tensor | None, MLSTMState]  # (conv history, cell state)
 
@@ -76,9 +77,12 @@ class MLSTMLayer(nn.Module):
         def heads(t):
             return t.reshape(B, S, self.num_heads, self.head_dim).transpose(1, 2)
 
-        if S == 1 and cell_state is not None:  # streaming: the O(1) recurrent step
+        # Streaming: the O(1) recurrent step, on the layer's backend like the sequence path. The
+        # fused step kernel is forward-only, so under gradients a forced "triton" runs the token
+        # through the (differentiable) chunkwise kernel instead; "auto" takes the torch step then.
+        if S == 1 and cell_state is not None and not (self.backend == "triton" and needs_grad(q)):
             h, cell_state = mlstm_step(heads(q)[:, :, 0], heads(k)[:, :, 0], heads(v)[:, :, 0],
-                                       i[:, :, 0], f[:, :, 0], cell_state)
+                                       i[:, :, 0], f[:, :, 0], cell_state, backend=self.backend)
             h = h[:, :, None]
         else:
             h, cell_state = mlstm_chunkwise(heads(q), heads(k), heads(v), i, f, cell_state,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import EPS, MLSTMState, zero_state
+from ._common import EPS, MLSTMState, as_int, needs_grad, zero_state
 from .backend import BACKENDS, resolve_backend
 from .backend import kernel as _kernel
 from .mlstm_chunkwise import mlstm_chunkwise_torch
@@ -47,6 +47,7 @@ def mlstm_chunkwise(
         chunk_size: steps per chunk (any positive int; the sequence need not be a multiple).
         backend: ``"auto"`` (Triton on CUDA, torch elsewhere), ``"torch"`` or ``"triton"``.
     """
+    chunk_size = as_int(chunk_size, "chunk_size")  # the kernels take Python ints only (numpy ints too)
     if resolve_backend(backend, q.device) == "triton":
         h, state = _kernel("mlstm_chunkwise")(q, k, v, i, f, initial_state=initial_state,
                                               chunk_size=chunk_size, eps=eps)
@@ -67,9 +68,19 @@ def mlstm_step(
     """One mLSTM step: ``q_t, k_t (B, H, Dqk)``, ``v_t (B, H, Dv)``, ``i_t, f_t (B, H)``.
 
     The default backend is torch (a step is latency-bound and differentiable there); pass
-    ``"auto"`` or ``"triton"`` to use the fused step kernel for generation on CUDA.
+    ``"auto"`` or ``"triton"`` to use the fused step kernel for generation on CUDA. That kernel
+    is forward-only: where gradients are needed ``"auto"`` takes the torch step and
+    ``"triton"`` raises (rather than returning outputs silently cut off from autograd).
     """
-    if resolve_backend(backend, q_t.device) == "triton":
+    use = resolve_backend(backend, q_t.device)
+    if use == "triton" and needs_grad(q_t, k_t, v_t, i_t, f_t, *(state if state is not None else ())):
+        if backend == "triton":
+            raise RuntimeError(
+                "backend='triton': the fused mLSTM step kernel is forward-only (generation), but "
+                "these inputs need gradients; use backend='auto' or 'torch', or torch.no_grad()"
+            )
+        use = "torch"  # "auto": the differentiable torch step
+    if use == "triton":
         h, state = _kernel("mlstm_step")(q_t, k_t, v_t, i_t, f_t, state, eps=eps)
         return h, MLSTMState(*state)
     return _mlstm_step_torch(q_t, k_t, v_t, i_t, f_t, state, eps)

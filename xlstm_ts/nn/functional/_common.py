@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
@@ -39,6 +40,23 @@ def zero_state(
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Torch paths compute in at least fp32 (fp64 stays fp64, for gradcheck)."""
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def as_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as a Python int ``>= minimum``, or a ValueError naming ``name``.
+
+    numpy integers are accepted (values taken from arrays); bools are refused although ``bool``
+    is an int subclass, and so are floats (``int(1.5)`` would silently truncate).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        what = {0: "a non-negative int", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
+        raise ValueError(f"{name} must be {what}; got {value!r}")
+    return int(value)
+
+
+def needs_grad(*tensors: torch.Tensor | None) -> bool:
+    """Whether autograd will differentiate through any of ``tensors`` (``None`` entries skipped)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def check_inputs(q, k, v, i, f) -> tuple[int, int, int, int, int]:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ._common import (
     EPS,
     MLSTMState,
+    as_int,
     check_inputs,
     compute_dtype,
     normaliser_floor,
@@ -78,7 +79,9 @@ def _chunk_pass(
     log_d = log_d.masked_fill(~causal, float("-inf"))
     log_inter = b64.to(dt) + m_prev[..., None]  # (B, H, NC, L)
     m_comb = torch.maximum(log_d.amax(-1), log_inter)
-    w = torch.exp(log_d - m_comb[..., None]) * (qc @ kc.transpose(-1, -2))
+    # Masked (future) entries must be exactly 0: exp(-inf) = 0 alone is not enough, since a
+    # NaN or inf in a later step's key makes them 0 * NaN = NaN, leaking into earlier outputs.
+    w = torch.where(causal, torch.exp(log_d - m_comb[..., None]) * (qc @ kc.transpose(-1, -2)), 0.0)
     w_inter = torch.exp(log_inter - m_comb)[..., None]
     num = w @ vc + w_inter * (qc @ C_prev)
     den = w.sum(-1) + w_inter[..., 0] * (qc @ n_prev[..., None])[..., 0]
@@ -100,8 +103,7 @@ def mlstm_chunkwise_torch(
 ) -> tuple[torch.Tensor, MLSTMState]:
     """Pure-PyTorch chunkwise mLSTM (the CPU path); same contract as ``mlstm_parallel``."""
     B, H, S, Dqk, Dv = check_inputs(q, k, v, i, f)
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    chunk_size = as_int(chunk_size, "chunk_size")
     out_dtype, dt = v.dtype, compute_dtype(q.dtype)
     state = prepare_state(initial_state, B, H, Dqk, Dv, q.device, dt)
     if S == 0:

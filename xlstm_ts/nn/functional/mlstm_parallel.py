@@ -45,6 +45,8 @@ def mlstm_parallel(
     B, H, S, Dqk, Dv = check_inputs(q, k, v, i, f)
     out_dtype, dt = v.dtype, compute_dtype(q.dtype)
     C0, n0, m0 = prepare_state(initial_state, B, H, Dqk, Dv, q.device, dt)
+    if S == 0:  # nothing to read: the state passes through (as in the chunkwise and recurrent forms)
+        return v.new_zeros(B, H, 0, Dv), MLSTMState(C0, n0, m0)
     q, k, v, i = q.to(dt), k.to(dt), v.to(dt), i.to(dt)
     k = k * scale_of(Dqk)
 
@@ -55,7 +57,9 @@ def mlstm_parallel(
     log_init = b64.to(dt) + m0[..., None]  # weight of the initial state, (B, H, S)
     m = torch.maximum(log_d.amax(dim=-1), log_init)  # (B, H, S)
 
-    w = torch.exp(log_d - m[..., None]) * (q @ k.transpose(-1, -2))  # (B, H, S, S)
+    # Masked (future) entries must be exactly 0: exp(-inf) = 0 alone is not enough, since a
+    # NaN or inf in a later step's key makes them 0 * NaN = NaN, leaking into earlier outputs.
+    w = torch.where(causal, torch.exp(log_d - m[..., None]) * (q @ k.transpose(-1, -2)), 0.0)  # (B, H, S, S)
     w_init = torch.exp(log_init - m)[..., None]  # (B, H, S, 1)
     num = w @ v + w_init * (q @ C0)
     den = w.sum(-1) + w_init[..., 0] * (q @ n0[..., None])[..., 0]

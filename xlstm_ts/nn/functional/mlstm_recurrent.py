@@ -38,13 +38,15 @@ def mlstm_step(
     Returns:
         ``h_t (B, H, Dv)`` and the new state.
     """
-    B, H, Dqk = q_t.shape
-    Dv = v_t.shape[-1]
-    if k_t.shape != q_t.shape or v_t.shape[:2] != (B, H) or i_t.shape != (B, H) or f_t.shape != (B, H):
+    BH = q_t.shape[:2]
+    if (q_t.dim() != 3 or k_t.shape != q_t.shape or v_t.dim() != 3 or v_t.shape[:2] != BH
+            or i_t.shape != BH or f_t.shape != BH):
         raise ValueError(
             "mlstm_step expects q_t, k_t (B, H, Dqk), v_t (B, H, Dv), i_t, f_t (B, H); got "
             f"{tuple(q_t.shape)}, {tuple(k_t.shape)}, {tuple(v_t.shape)}, {tuple(i_t.shape)}, {tuple(f_t.shape)}"
         )
+    B, H, Dqk = q_t.shape
+    Dv = v_t.shape[-1]
     out_dtype, dt = v_t.dtype, compute_dtype(q_t.dtype)
     C, n, m = prepare_state(state, B, H, Dqk, Dv, q_t.device, dt)
     q_t, k_t, v_t, i_t, f_t = (x.to(dt) for x in (q_t, k_t, v_t, i_t, f_t))

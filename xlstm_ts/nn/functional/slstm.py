@@ -58,6 +58,10 @@ def _check(x_gates: torch.Tensor, R: torch.Tensor, b: torch.Tensor) -> tuple[int
 def _state_or_zero(state, B, NH, DH, device, dtype) -> SLSTMState:
     if state is None:
         return slstm_zero_state(B, NH, DH, device=device, dtype=dtype)
+    # Checked, not left to broadcasting: a batch-1 state would silently serve any batch.
+    shapes = [tuple(s.shape) for s in state]
+    if len(shapes) != 4 or any(s != (B, NH, DH) for s in shapes):
+        raise ValueError(f"sLSTM state must be (h, c, n, m), each (B, NH, DH) = {(B, NH, DH)}; got {shapes}")
     return SLSTMState(*(s.to(dtype) for s in state))
 
 
