@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,11 @@ from .streaming.training import fit_stream, read_series
 from .training import ForecastModule, fit_module
 
 _DEFAULT_VAL_FRACTION = 0.1
+
+#: What to do when a series to forecast has values far beyond the scale of its fitted scaler.
+_FORECAST_SCALE_HINT = ("the series' scaler was fitted on data of a very different scale: refit on data "
+                        "that includes these values, or pass the series under a new unique_id so that "
+                        "it is scaled by its own history")
 
 
 class XLSTMForecaster(BaseEstimator):
@@ -103,7 +108,9 @@ class XLSTMForecaster(BaseEstimator):
         checkpoint_dir: directory for a Lightning checkpoint written at the end of every epoch
             (``last.ckpt``, atomic). With it, ``fit(df, resume=True)`` continues a killed run.
         trainer_kwargs: passed to :class:`lightning.Trainer` (``accelerator``, ``devices``,
-            ``precision``, ``strategy``, ``callbacks``, ``limit_train_batches``, ...).
+            ``precision``, ``strategy``, ``callbacks``, ``limit_train_batches``, ...). A
+            ``"-true"`` precision (``"64-true"``, ``"bf16-true"``) trains in that dtype; the
+            fitted network is then cast to float32, in which it forecasts and is saved.
         verbose: show Lightning's progress bar.
     """
 
@@ -208,7 +215,8 @@ class XLSTMForecaster(BaseEstimator):
             df: history to forecast from (any series, also ones not seen in ``fit``: they are
                 scaled by their own history). None forecasts from the end of the fitted data
                 (after any :meth:`update`). A streaming model reads ``df`` whole, from the zero
-                state, so pass the full history of each series (any length >= 1).
+                state, so pass the full history of each series (any length >= 1). The target
+                columns of a wide frame are matched to the fitted ones by name (any order).
             futr_df: long frame (``id_col``, ``time_col``, ``futr_cols``; or a CSV/Parquet path)
                 with the future covariate values for the next ``horizon`` steps; required when
                 ``futr_cols`` were used. A model fitted on one wide series also takes a wide
@@ -242,23 +250,32 @@ class XLSTMForecaster(BaseEstimator):
     def update(self, df: pd.DataFrame | str | os.PathLike) -> XLSTMForecaster:
         """Append new observations to the fitted series without refitting.
 
-        ``df`` has the columns of ``fit`` (targets and ``futr_cols``; long or wide) and, per
-        series, rows that continue it: the first new timestamp must be exactly one step (at the
-        series' frequency) after its last known one, so a gap or an overlap is a ValueError
-        naming the series and the expected timestamp. Series absent from ``df`` are unchanged;
-        series not seen in ``fit`` are an error (forecast them with ``predict(df)``).
+        ``df`` has the columns of ``fit`` (targets and ``futr_cols``; long or wide, a wide
+        frame's columns in any order: they are matched by name) and, per series, rows that
+        continue it: the first new timestamp must be exactly one step (at the series' frequency)
+        after its last known one, so a gap or an overlap is a ValueError naming the series and
+        the expected timestamp. Series absent from ``df`` are unchanged; series not seen in
+        ``fit`` are an error (forecast them with ``predict(df)``). With ``fill``, NaN at the
+        start of the new rows are filled from the series' last known values, as in
+        ``predict(full_history)`` (never from later rows). Values far beyond the scale of the
+        fitted scaler are refused, as in ``fit`` and ``predict``.
 
         A streaming model advances each series' recurrent state over its k new rows (O(k) time,
         O(1) memory: the state does not grow), so :meth:`predict` then forecasts from the new end
         exactly as ``predict(full_history)`` would. Windowed models slide their kept
         ``lookback`` window over the new rows (the same forecasts as ``predict(full_history)``
         for these series). Scalers stay those of ``fit``. Nothing changes if ``df`` is invalid.
+        (``fill="interpolate"`` is the exception to the equality when the new rows *end* in NaN:
+        those are extended from the last value now, while a later full history would
+        interpolate them towards the values that follow.)
 
         Returns:
             ``self``.
         """
         self._check_fitted()
-        new = self._parse(df, None, min_length=1, freq=self._fitted_freq())
+        # NaN at the start of the new rows are filled from the series' last known values (as
+        # predict(full_history) fills them), not from the later new rows.
+        new = self._parse(df, None, min_length=1, freq=self._fitted_freq(), fill_from=_LastRows(self.history_))
         where = {s.unique_id: i for i, s in enumerate(self.history_)}
         unknown = [s.unique_id for s in new if s.unique_id not in where]
         if unknown:
@@ -267,12 +284,19 @@ class XLSTMForecaster(BaseEstimator):
                 f"{'...' if len(where) > 5 else ''}); forecast new series with predict(df)")
         for s in new:
             _check_continues(self.history_[where[s.unique_id]], s)
+        # Checked here, before anything changes: a streaming state that read a value beyond
+        # MAX_SCALED would stay NaN for good, and a windowed model would fail every predict().
+        scaled = [self.scaler_.transform(s.values, s.unique_id) for s in new]
+        check_scaled_range(scaled, [s.values for s in new], [s.unique_id for s in new], [s.ds for s in new],
+                           "update changed nothing: remove or clip the outlier, or refit on data that "
+                           "includes values of this scale")
         L = self.lookback
         history = list(self.history_)
         for s in new:
             i = where[s.unique_id]
             history[i] = _append(history[i], s, L)
-        stream = self._advance_stream([where[s.unique_id] for s in new], new) if self._streaming else None
+        stream = (self._advance_stream([where[s.unique_id] for s in new], new, scaled)
+                  if self._streaming else None)
         self.history_ = history
         if stream is not None:
             self.stream_ = stream
@@ -548,11 +572,17 @@ class XLSTMForecaster(BaseEstimator):
         return frame
 
     def _parse(self, df, static_df, min_length: int, freq=None, for_fitted_model: bool = True,
-               length_rule: str | None = None) -> list[TimeSeries]:
-        """DataFrame or path -> validated series with calendar features in ``futr``."""
+               length_rule: str | None = None,
+               fill_from: Mapping[str, Mapping[str, float]] | None = None) -> list[TimeSeries]:
+        """DataFrame or path -> validated series with calendar features in ``futr``.
+
+        ``fill_from``: for rows that continue known series, their last known values (see
+        :func:`~xlstm_ts.data.from_long`).
+        """
         df = self._as_frame(df)
         common = dict(futr_cols=self.futr_cols, freq=self.freq if freq is None else freq, fill=self.fill,
-                      fill_missing=self.fill_missing, min_length=min_length, length_rule=length_rule)
+                      fill_missing=self.fill_missing, min_length=min_length, length_rule=length_rule,
+                      fill_from=fill_from)
         if self.id_col in df.columns:
             series = from_long(df, id_col=self.id_col, time_col=self.time_col, target_col=self.target_col,
                                static_df=static_df, **common)
@@ -565,11 +595,36 @@ class XLSTMForecaster(BaseEstimator):
                 else list(self.target_col)
             series = from_wide(df, time_col=time_col, target_cols=targets, **common)
         if for_fitted_model and hasattr(self, "spec_"):  # fit() starts over: any channel count
+            series = self._match_channels(series)
             C = {s.n_channels for s in series}
             if C != {self.spec_.n_channels}:
                 raise ValueError(
                     f"the model was fitted on series with {self.spec_.n_channels} channel(s); got {sorted(C)}")
         return [self._with_calendar(s) for s in series] if self.calendar else series
+
+    def _match_channels(self, series: list[TimeSeries]) -> list[TimeSeries]:
+        """Match the target columns of a fitted model's input to its channels by name.
+
+        Long input names its targets (``target_col``); a wide frame's targets are its columns in
+        the frame's order. As pandas (and scikit-learn's ``feature_names_in_`` check) align by
+        name, reordered columns are put back in the fitted order: taken by position they would
+        give wrong forecasts and, after :meth:`update`, a corrupted history. Other names are an
+        error rather than taken for the fitted ones.
+        """
+        fitted = tuple(self.history_[0].channel_names)
+        given = tuple(series[0].channel_names)  # the same for every series of one frame
+        if given == fitted:
+            return series
+        if sorted(given) != sorted(fitted):  # names are unique: check_frame refuses duplicates
+            diff = {"missing": [c for c in fitted if c not in given], "unknown": [c for c in given if c not in fitted]}
+            raise ValueError(
+                f"the model was fitted on series with {len(fitted)} channel(s), the target column(s) "
+                f"{list(fitted)}; df has {list(given)} "
+                f"({', '.join(f'{k} {v}' for k, v in diff.items() if v)}): target columns are matched "
+                f"to the fitted channels by name, so pass the fitted columns (in any order)")
+        order = [given.index(c) for c in fitted]
+        return [dataclasses.replace(s, values=np.ascontiguousarray(s.values[:, order]), channel_names=fitted,
+                                    channel_ids=tuple(s.channel_ids[k] for k in order)) for s in series]
 
     def _with_calendar(self, s: TimeSeries) -> TimeSeries:
         if not isinstance(s.ds, pd.DatetimeIndex):
@@ -665,7 +720,7 @@ class XLSTMForecaster(BaseEstimator):
                 trainer_kwargs=self.trainer_kwargs, enable_progress_bar=self.verbose,
                 checkpoint_dir=self.checkpoint_dir, resume=resume,
             )
-        self.model_ = net.cpu().eval()
+        self.model_ = _for_inference(net)
         self.calendar_names_ = tuple(n for n in futr_names if n.startswith("cal_"))
         self._keep_end(series)
         return self
@@ -716,20 +771,21 @@ class XLSTMForecaster(BaseEstimator):
             patience=self.patience, seed=self.random_state, trainer_kwargs=self.trainer_kwargs,
             verbose=self.verbose, valid_loss=self._valid_loss(),
         )
-        self.model_ = net.cpu().eval()
+        self.model_ = _for_inference(net)
         self.calendar_names_ = tuple(n for n in series[0].futr_names if n.startswith("cal_"))
         self._keep_end(series)
         return self
 
-    def _advance_stream(self, rows: list[int], new: list[TimeSeries]) -> StreamState:
-        """The stream state after reading the rows of ``new`` (series ``rows`` of ``history_``)."""
+    def _advance_stream(self, rows: list[int], new: list[TimeSeries], scaled: list[np.ndarray]) -> StreamState:
+        """The stream state after reading the rows of ``new`` (series ``rows`` of ``history_``;
+        ``scaled``: their values scaled by ``scaler_``)."""
         model, stream = self.model_, self.stream_.copy()
         by_len: dict[int, list[int]] = {}
         for k, s in enumerate(new):
             by_len.setdefault(len(s), []).append(k)
         for ks in by_len.values():
             idx = torch.tensor([rows[k] for k in ks], dtype=torch.long)
-            x = np.stack([self.scaler_.transform(new[k].values, new[k].unique_id) for k in ks]).astype(np.float32)
+            x = np.stack([scaled[k] for k in ks]).astype(np.float32)
             f = None
             if self.futr_scaler_ is not None:
                 f = torch.from_numpy(np.stack([self.futr_scaler_.transform(new[k].futr) for k in ks]).astype(np.float32))
@@ -808,10 +864,7 @@ class XLSTMForecaster(BaseEstimator):
         scaler_for = self._scaler_lookup(series)
         x = np.stack([scaler_for(s.unique_id).transform(s.values[-L:], s.unique_id) for s in series])
         check_scaled_range(x, [s.values[-L:] for s in series], [s.unique_id for s in series],
-                           [s.ds[-L:] for s in series],
-                           "the series' scaler was fitted on data of a very different scale: refit "
-                           "on data that includes these values, or pass the series under a new "
-                           "unique_id so that it is scaled by its own history")
+                           [s.ds[-L:] for s in series], _FORECAST_SCALE_HINT)
         batch = {"x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))}
         if self.futr_scaler_ is not None:
             if futr_future is None:
@@ -848,6 +901,9 @@ class XLSTMForecaster(BaseEstimator):
         static = self._scaled_static(series)
         if stream is None:
             values = [scaler_for(s.unique_id).transform(s.values, s.unique_id) for s in series]
+            # The whole series is read (not a window): any of its values could make the state NaN.
+            check_scaled_range(values, [s.values for s in series], [s.unique_id for s in series],
+                               [s.ds for s in series], _FORECAST_SCALE_HINT)
             stream = read_series(self.model_, values, self._scaled_futr(series), static)
         fut = None
         if self.futr_scaler_ is not None:
@@ -894,6 +950,13 @@ class XLSTMForecaster(BaseEstimator):
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _for_inference(net: torch.nn.Module) -> torch.nn.Module:
+    """The trained network on the CPU, in eval mode and float32: a ``"64-true"`` or
+    ``"bf16-true"`` Lightning ``precision`` leaves its weights in that dtype, while forecasting,
+    :meth:`XLSTMForecaster.update` and saved models work in float32."""
+    return net.cpu().float().eval()
+
 
 def _slice(s: TimeSeries, start: int, end: int) -> TimeSeries:
     return dataclasses.replace(
@@ -982,6 +1045,29 @@ def _append(s: TimeSeries, new: TimeSeries, keep: int) -> TimeSeries:
     else:
         ds = pd.RangeIndex(int(last) - n + 1, int(last) + 1)
     return dataclasses.replace(s, ds=ds, values=values, futr=futr)
+
+
+class _LastRows(Mapping[str, Mapping[str, float]]):
+    """``unique_id ->`` the last known value of each target and covariate column of that series,
+    by column name (the calendar features come along; they are no columns of the user's frames).
+
+    Built on lookup: the data layer looks up only the series with values to fill, and an
+    ``update`` of a few rows should not cost a dict per series of a large panel.
+    """
+
+    def __init__(self, series: Sequence[TimeSeries]):
+        self._by_id = {s.unique_id: s for s in series}
+
+    def __getitem__(self, uid: str) -> dict[str, float]:
+        s = self._by_id[uid]
+        row = s.values[-1] if s.futr is None else np.concatenate([s.values[-1], s.futr[-1]])
+        return dict(zip(s.channel_names + s.futr_names, row.tolist(), strict=True))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
 
 def _check_continues(s: TimeSeries, new: TimeSeries) -> None:

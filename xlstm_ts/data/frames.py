@@ -24,7 +24,7 @@ Forecasts are returned long: ``unique_id, ds, y_hat`` (+ ``y_hat_q0.1``...), one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -135,6 +135,7 @@ def from_long(
     min_length: int | None = None,
     length_rule: str | None = None,
     extra_cols: Literal["error", "ignore"] = "error",
+    fill_from: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[TimeSeries]:
     """Validate a long frame and split it into regular series.
 
@@ -166,6 +167,11 @@ def from_long(
         that lists the short series.
     extra_cols
         ``'error'`` rejects undeclared columns; ``'ignore'`` drops them.
+    fill_from
+        For series that continue known data (``XLSTMForecaster.update``): per series id,
+        the last known value of each target and covariate column, by name. ``fill``
+        then fills leading NaN from these values, as a fill of the whole history would,
+        instead of from later rows (no look-ahead).
 
     Returns
     -------
@@ -231,6 +237,7 @@ def from_long(
         sort=sort,
         min_length=min_length,
         length_rule=length_rule,
+        fill_from=fill_from,
     )
     if static_df is not None:
         static, names = v.check_static_frame(static_df, id_col, uids)
@@ -253,6 +260,7 @@ def from_wide(
     sort: bool = False,
     min_length: int | None = None,
     length_rule: str | None = None,
+    fill_from: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[TimeSeries]:
     """Turn a wide frame (one column per variable) into ONE multivariate series.
 
@@ -268,7 +276,7 @@ def from_wide(
         Future-known covariate columns.
     unique_id
         Id of the series; in long output each channel's id is its column name.
-    freq, fill, fill_missing, sort, min_length, length_rule
+    freq, fill, fill_missing, sort, min_length, length_rule, fill_from
         As in :func:`from_long`.
 
     Returns
@@ -328,6 +336,7 @@ def from_wide(
         sort=sort,
         min_length=min_length,
         length_rule=length_rule,
+        fill_from=fill_from,
     )
 
 
@@ -394,6 +403,7 @@ def _assemble(
     sort: bool,
     min_length: int | None,
     length_rule: str | None = None,
+    fill_from: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[TimeSeries]:
     """Shared pipeline of the long and wide adapters (checks in a documented order)."""
     kind = "datetime" if isinstance(time, pd.DatetimeIndex) else "integer"
@@ -454,7 +464,11 @@ def _assemble(
         if fill is not None:
             block = vals if fut is None else np.hstack([vals, fut])
             if not np.isfinite(block).all():
-                block = v.fill_non_finite(block, fill, all_names, uids[i], ds)
+                known = None if fill_from is None else fill_from.get(uids[i])
+                before = None if known is None else np.array(
+                    [known.get(c, np.nan) for c in all_names], dtype=block.dtype
+                )
+                block = v.fill_non_finite(block, fill, all_names, uids[i], ds, before=before)
                 vals, fut = block[:, :n_targets], (None if fut is None else block[:, n_targets:])
         lengths[i] = len(ds)
         items.append(

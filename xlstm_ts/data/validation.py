@@ -539,7 +539,12 @@ def non_finite_error(
 
 
 def fill_non_finite(
-    values: np.ndarray, method: FillMethod, cols: Sequence[str], uid: str, ds: pd.Index
+    values: np.ndarray,
+    method: FillMethod,
+    cols: Sequence[str],
+    uid: str,
+    ds: pd.Index,
+    before: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fill NaN/inf of one series (T, K) column by column.
 
@@ -548,7 +553,15 @@ def fill_non_finite(
     grid is regular) with constant extension at the edges; ``zero`` writes 0.
     Written with numpy rather than ``DataFrame.ffill``/``interpolate`` because it runs
     once per gappy series and pandas' per-call overhead dominated on large panels.
+
+    ``before`` (K,) is the row just before ``values`` when they continue known data
+    (NaN for a column without one). The fill then starts from it: leading gaps take
+    that earlier value (``ffill``) or are interpolated from it, exactly as a fill of the
+    whole history would, instead of being filled from later rows (look-ahead).
     """
+    if before is not None and method != "zero":
+        anchored = np.concatenate([np.asarray(before, dtype=values.dtype)[None], values])
+        return fill_non_finite(anchored, method, cols, uid, ds)[1:]
     finite = np.isfinite(values)
     if method == "zero":
         return np.where(finite, values, 0).astype(values.dtype)
