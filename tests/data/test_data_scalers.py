@@ -82,7 +82,7 @@ def test_errors():
         ChannelScaler("zscore").fit(DATA)  # constructor stores params unchanged, fit checks
     with pytest.raises(ValueError, match="NaN"):
         make_scaler().fit(np.array([[1.0], [np.nan]]))
-    with pytest.raises(ValueError, match="fitted on 3"):
+    with pytest.raises(ValueError, match="expecting 3 features"):
         make_scaler().fit(DATA).transform(DATA[:, :2])
 
 

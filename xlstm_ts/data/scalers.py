@@ -16,16 +16,24 @@ none        0                 1
 
 A scale of (nearly) zero, i.e. a constant channel, is replaced by 1, as scikit-learn
 does, so constant series never divide by zero or produce NaN.
+
+:class:`ChannelScaler` refuses NaN and inf in ``fit``, ``transform`` and
+``inverse_transform`` (tag ``allow_nan=False``): the package validates (and fills) its data
+before scaling it, so a non-finite value here is a bug that would otherwise spread silently.
+:class:`PerSeriesScaler` is plain arithmetic on any ``(..., C)`` array and lets NaN through.
 """
 
 from __future__ import annotations
 
+import numbers
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
+from sklearn.utils import Tags
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
 __all__ = ["SCALER_METHODS", "ChannelScaler", "PerSeriesScaler", "make_scaler"]
 
@@ -39,8 +47,12 @@ def _check_method(method: str) -> str:
     return method
 
 
-class ChannelScaler(TransformerMixin, BaseEstimator):
+class ChannelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Scale each column of a (T, C) array: ``(x - center_) / scale_``.
+
+    A scikit-learn transformer: ``transform`` checks the channel count (and, after a fit
+    on a DataFrame, the column names and order) against ``fit``; output names are the
+    input names (``get_feature_names_out``), so ``set_output(transform="pandas")`` works.
 
     Parameters
     ----------
@@ -53,6 +65,8 @@ class ChannelScaler(TransformerMixin, BaseEstimator):
         Fitted statistics (float64); ``scale_`` is 1 for constant channels.
     n_features_in_ : int
         Number of channels seen in ``fit``.
+    feature_names_in_ : numpy.ndarray of shape (C,)
+        Column names, only when ``fit`` got a DataFrame with string column names.
     """
 
     def __init__(self, method: str = "standard") -> None:
@@ -61,7 +75,8 @@ class ChannelScaler(TransformerMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: object = None) -> ChannelScaler:
         """Compute per-channel center and scale from ``X`` (T, C); NaN/inf rejected."""
         method = _check_method(self.method)
-        X = check_array(X, dtype=np.float64)  # rejects NaN/inf: fit on clean data only
+        # Statistics in float64 whatever the input; sets n_features_in_ (feature_names_in_).
+        X = validate_data(self, X, dtype=np.float64)
         if method == "standard":
             center, scale = X.mean(axis=0), X.std(axis=0)
         elif method == "robust":
@@ -74,7 +89,6 @@ class ChannelScaler(TransformerMixin, BaseEstimator):
             center, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
         self.center_ = center
         self.scale_ = _safe_scale(scale, center, X.shape[0])
-        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -90,16 +104,15 @@ class ChannelScaler(TransformerMixin, BaseEstimator):
         return (X * self.scale_ + self.center_).astype(X.dtype, copy=False)
 
     def _check(self, X: np.ndarray) -> np.ndarray:
-        # NaN passes through (e.g. masked steps); only the shape must match the fit.
-        X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"expected a 2D array (T, C), got shape {X.shape}")
-        X = X.astype(_float_dtype(X), copy=False)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} channels but the scaler was fitted on {self.n_features_in_}"
-            )
-        return X
+        # scikit-learn's checks and messages (2-D, finite, channel count and names as in fit);
+        # float32/float64 inputs keep their dtype, anything else becomes float64.
+        return validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False  # see the module docs
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
 
 def _safe_scale(scale: np.ndarray, center: np.ndarray, n_rows: int) -> np.ndarray:
@@ -131,7 +144,7 @@ class PerSeriesScaler(BaseEstimator):
     center_, scale_ : numpy.ndarray of shape (n_series, C)
         Stacked statistics; row ``i`` belongs to series ``i``.
     ids_ : list of str
-        Series ids, so that series can also be addressed by ``unique_id``.
+        Series ids (unique), so that series can also be addressed by ``unique_id``.
 
     Notes
     -----
@@ -164,7 +177,7 @@ class PerSeriesScaler(BaseEstimator):
             Training span ``(start, end)`` of each series (rows); default the whole
             series. Pass the training borders so that no validation/test value leaks.
         ids
-            Series ids (default ``"0"``, ``"1"``, ...).
+            Unique series ids, str or int, stored as str (default ``"0"``, ``"1"``, ...).
         """
         _check_method(self.method)
         if len(series) == 0:
@@ -172,9 +185,7 @@ class PerSeriesScaler(BaseEstimator):
         spans = list(spans) if spans is not None else [(0, len(s)) for s in series]
         if len(spans) != len(series):
             raise ValueError(f"got {len(spans)} spans for {len(series)} series")
-        ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(series))]
-        if len(ids) != len(series):
-            raise ValueError(f"got {len(ids)} ids for {len(series)} series")
+        ids = _check_ids(ids, len(series)) if ids is not None else [str(i) for i in range(len(series))]
         centers, scales = [], []
         template = make_scaler(self.method)
         for i, (arr, (start, end)) in enumerate(zip(series, spans, strict=True)):
@@ -200,6 +211,9 @@ class PerSeriesScaler(BaseEstimator):
 
     def _row(self, series: int | str) -> int:
         check_is_fitted(self)
+        # int() would truncate 1.5 (or take True as 1) to a valid row: refuse non-integers.
+        if isinstance(series, bool) or not isinstance(series, (str, numbers.Integral)):
+            raise TypeError(f"series must be a str id or an int index, got {series!r}")
         if isinstance(series, str):
             try:
                 return self.ids_.index(series)
@@ -209,16 +223,32 @@ class PerSeriesScaler(BaseEstimator):
             raise IndexError(f"series index {series} out of range for {len(self.ids_)} series")
         return int(series)
 
+    def _check_channels(self, x: np.ndarray) -> np.ndarray:
+        """``x`` whose last axis holds the fitted channels; a univariate scaler also takes a
+        flat (T,) array, as ``fit`` does. Otherwise numpy would broadcast: a raw error at
+        best, silently wrong values when one of the sizes is 1."""
+        x = np.asarray(x)
+        n = self.center_.shape[1]
+        if n == 1 and x.ndim <= 1:
+            return x
+        given = x.shape[-1] if x.ndim else 0
+        if given != n:
+            raise ValueError(
+                f"x has {given} channels (last axis of shape {x.shape}) but the scaler was "
+                f"fitted on {n}"
+            )
+        return x
+
     def transform(self, x: np.ndarray, series: int | str) -> np.ndarray:
         """Scale an array ``(..., C)`` of one series (index or ``unique_id``)."""
         i = self._row(series)
-        x = np.asarray(x)
+        x = self._check_channels(x)
         return ((x - self.center_[i]) / self.scale_[i]).astype(_float_dtype(x), copy=False)
 
     def inverse_transform(self, x: np.ndarray, series: int | str) -> np.ndarray:
         """Undo :meth:`transform` for one series."""
         i = self._row(series)
-        x = np.asarray(x)
+        x = self._check_channels(x)
         return (x * self.scale_[i] + self.center_[i]).astype(_float_dtype(x), copy=False)
 
     # ------------------------------------------------------------------ batches
@@ -227,6 +257,9 @@ class PerSeriesScaler(BaseEstimator):
         check_is_fitted(self)
         idx = np.asarray(series_idx, dtype=np.int64)
         x = np.asarray(x)
+        if x.ndim < 2:
+            raise ValueError(f"a batch must have shape (B, ..., C), got {x.shape}")
+        x = self._check_channels(x)
         if idx.shape != x.shape[:1]:
             raise ValueError(
                 f"series_idx {idx.shape} must have one entry per batch row {x.shape[:1]}"
@@ -298,6 +331,25 @@ class PerSeriesScaler(BaseEstimator):
             )
         self.center_, self.scale_, self.ids_ = center, scale, ids
         return self
+
+
+def _check_ids(ids: Sequence[str | int], n_series: int) -> list[str]:
+    """One unique str or int id per series, as str.
+
+    A float would be stored as ``"1.0"`` and never match the id ``"1"`` of the data; a
+    duplicate would make ``transform(x, id)`` silently use the first of its series.
+    """
+    ids = list(ids)
+    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, (str, numbers.Integral))]
+    if bad:
+        raise TypeError(f"series ids must be str or int, got {bad[0]!r} ({type(bad[0]).__name__})")
+    if len(ids) != n_series:
+        raise ValueError(f"got {len(ids)} ids for {n_series} series")
+    ids = [str(i) for i in ids]
+    duplicates = sorted(i for i, count in Counter(ids).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"duplicate series ids {duplicates}; each series needs its own id")
+    return ids
 
 
 def _float_dtype(x: np.ndarray) -> np.dtype:

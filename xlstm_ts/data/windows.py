@@ -32,8 +32,23 @@ if TYPE_CHECKING:
 __all__ = ["WindowDataset", "count_windows", "window_loader"]
 
 
+def _check_window_args(lookback: int, horizon: int, stride: int) -> None:
+    """Shared by :func:`count_windows` and :class:`WindowDataset`, so both refuse the same."""
+    if lookback < 1 or horizon < 1 or stride < 1:
+        raise ValueError(
+            f"lookback, horizon and stride must be >= 1, got {lookback}, {horizon}, {stride}"
+        )
+
+
 def count_windows(length: int, lookback: int, horizon: int, stride: int = 1) -> int:
-    """Number of windows in a span of ``length`` rows (TSLib: ``length - L - H + 1``)."""
+    """Number of windows in a span of ``length`` rows (TSLib: ``length - L - H + 1``).
+
+    Raises
+    ------
+    ValueError
+        ``lookback``, ``horizon`` or ``stride`` below 1 (as :class:`WindowDataset`).
+    """
+    _check_window_args(lookback, horizon, stride)
     room = length - lookback - horizon
     return 0 if room < 0 else room // stride + 1
 
@@ -93,10 +108,7 @@ class WindowDataset(Dataset):
         futr: Sequence[np.ndarray] | None = None,
         static: np.ndarray | None = None,
     ) -> None:
-        if lookback < 1 or horizon < 1 or stride < 1:
-            raise ValueError(
-                f"lookback, horizon and stride must be >= 1, got {lookback}, {horizon}, {stride}"
-            )
+        _check_window_args(lookback, horizon, stride)
         if len(series) == 0:
             raise ValueError("WindowDataset needs at least one series")
         self.series = [_as_2d_float32(a, "series", i) for i, a in enumerate(series)]
