@@ -50,6 +50,7 @@ from .data import (
     read_series_file,
     window_loader,
 )
+from .data.frames import quantile_columns
 from .data.validation import check_like_fit, check_scaled_range, date_grid
 from .models import ModelSpec, build_model, get_model_class
 from .models.losses import POINT_LOSSES, make_loss
@@ -88,6 +89,8 @@ class XLSTMForecaster(BaseEstimator):
             ``loss="quantile"``); None: ``loss`` itself (neuralforecast's ``valid_loss``). E.g.
             train on ``"mae"`` and keep the epoch with the lowest validation ``"mse"``.
         quantiles: quantile levels in (0, 1) for ``loss="quantile"``; ``y_hat`` is the median.
+            Each gives a column ``y_hat_q{level:g}``, so levels equal in their first 6
+            significant digits (0.1 and 0.1000001) are refused.
         scaler: per-series scaler fitted on the training span: ``"standard"``, ``"robust"``,
             ``"minmax"`` or ``"none"``.
         calendar: add calendar features derived from ``ds`` as future-known covariates.
@@ -104,7 +107,10 @@ class XLSTMForecaster(BaseEstimator):
             validation (then all ``max_epochs`` are trained).
         stride: step between training windows.
         batch_size, max_epochs, patience, learning_rate, weight_decay, lr_schedule: training.
-        random_state: seed of the run (seeded CPU runs reproduce exactly).
+        random_state: int seed of the run (seeded CPU runs reproduce exactly), or None for an
+            unseeded one. A ``numpy.random.RandomState`` is refused with a ``TypeError``: the seed
+            goes to torch, the batch order and Lightning, and is saved with the model, so it must
+            be a number.
         checkpoint_dir: directory for a Lightning checkpoint written at the end of every epoch
             (``last.ckpt``, atomic). With it, ``fit(df, resume=True)`` continues a killed run.
         trainer_kwargs: passed to :class:`lightning.Trainer` (``accelerator``, ``devices``,
@@ -317,14 +323,34 @@ class XLSTMForecaster(BaseEstimator):
         on the data before the earliest cutoff only, so no forecast sees its own future.
         Future covariates are taken from ``df``.
 
+        A fitted estimator with ``refit=False`` forecasts every window with its fitted weights
+        and scalers: an honest backtest only where the cutoffs lie at or after the end of the
+        data it was fitted on (fit on the first part, backtest the rest). Windows with earlier
+        cutoffs forecast values the model was trained on, so their scores are in-sample; a
+        ``UserWarning`` says how many there are.
+
         After a fit here, :meth:`predict` forecasts from the end of ``df`` (with the weights and
         scalers of that fit, as after :meth:`update`).
+
+        Args:
+            n_windows: cutoffs per series.
+            step: rows between consecutive cutoffs (default ``horizon``).
+            refit: True or False (anything else, an int too, is a ``TypeError``). True trains
+                once, on the data before the first cutoff, replacing any fitted model, and
+                forecasts every window with that one model; False (default) uses the fitted model
+                as it is, and trains an unfitted estimator as True does. Unlike neuralforecast,
+                whose ``refit=True`` retrains at every window and ``refit=k`` every k windows,
+                per-window refitting is not supported.
 
         Returns:
             ``unique_id, cutoff, ds, y_hat, (quantiles), y`` (``y``: the actual values).
         """
         self._check_params()
-        fit_here = refit or not hasattr(self, "model_")
+        if not isinstance(refit, (bool, np.bool_)):
+            raise TypeError(
+                f"refit must be True or False (per-window refitting, neuralforecast's refit=k, is not "
+                f"supported: refit=True trains once, on the data before the first cutoff); got {refit!r}")
+        fit_here = bool(refit) or not hasattr(self, "model_")
         if not fit_here:
             self._check_fitted()
         for name, value in (("n_windows", n_windows), ("step", self.horizon if step is None else step)):
@@ -344,6 +370,7 @@ class XLSTMForecaster(BaseEstimator):
                              for_fitted_model=not fit_here)
         if not fit_here:
             self._check_static(series)
+            self._warn_in_sample(series, [span - w * step for w in range(n_windows)])
         if fit_here:
             first_cut = [_slice(s, 0, len(s) - span) for s in series]
             too_short = [s.unique_id for s in first_cut if len(s) < L + H]
@@ -371,6 +398,28 @@ class XLSTMForecaster(BaseEstimator):
             self._keep_end(series)
             self.id_dtype_ = self._id_dtype(df)
         return self._with_id_dtype(pd.concat(frames, ignore_index=True), self._id_dtype(df))
+
+    def _warn_in_sample(self, series: list[TimeSeries], end_offsets: list[int]) -> None:
+        """Warn (at the caller of :meth:`cross_validation`) when windows ``end_offsets`` rows
+        before the end of ``series`` have cutoffs before the end of the data the model was fitted
+        on: the weights, early stopping and scalers saw the values those windows forecast."""
+        fit_end = getattr(self, "fit_end_", None) or {}  # None: a model saved before fit_end_ existed
+        n_in = 0
+        for s in series:
+            end = fit_end.get(s.unique_id)
+            if end is None:
+                continue  # a series the model was not fitted on
+            cutoffs = s.ds[[len(s) - k - 1 for k in end_offsets]]
+            with contextlib.suppress(TypeError):  # tz-aware vs naive: not comparable, nothing to tell
+                n_in += int((cutoffs < end).sum())
+        if n_in:
+            warnings.warn(
+                f"cross_validation: {n_in} of {len(series) * len(end_offsets)} windows (series x cutoff) "
+                "have their cutoff before the end of the data this model was fitted on, so it was trained "
+                "on the values they forecast: their scores are in-sample, not a backtest. For an honest "
+                "backtest call cross_validation on an unfitted estimator (e.g. sklearn.base.clone(est)) "
+                "or pass refit=True: either trains on the data before the first cutoff only",
+                UserWarning, stacklevel=3)
 
     def tune(self, df: pd.DataFrame | str | os.PathLike, space, **kwargs):
         """Optuna search over ``space`` with this estimator's settings as the fixed parameters.
@@ -419,7 +468,8 @@ class XLSTMForecaster(BaseEstimator):
             "scaler": scaler_meta,
             "calendar_names": list(self.calendar_names_),
             "id_dtype": getattr(self, "id_dtype_", None),
-            "series": [_series_meta(s) for s in self.history_],
+            "series": [_series_meta(s, (getattr(self, "fit_end_", None) or {}).get(s.unique_id))
+                       for s in self.history_],
         }
         tensors = {"model": self.model_.state_dict(), "history": history}
         if getattr(self, "stream_", None) is not None:
@@ -446,6 +496,8 @@ class XLSTMForecaster(BaseEstimator):
             est.id_dtype_ = config.get("id_dtype")
             hist = groups["history"]
             est.history_ = [_series_from_meta(m, hist, i) for i, m in enumerate(config["series"])]
+            est.fit_end_ = {m["unique_id"]: _stamp_from_meta(m["fit_end"], m["tz"])
+                            for m in config["series"] if "fit_end" in m} or None
             est.stream_ = (StreamState.from_tensors(groups["stream"], config["stream"])
                            if "stream" in config else None)
             if est._streaming and est.stream_ is None:
@@ -481,12 +533,17 @@ class XLSTMForecaster(BaseEstimator):
                 raise ValueError(f"quantiles must be levels in (0, 1); got {self.quantiles!r}")
             if self.loss != "quantile":
                 raise ValueError(f"quantiles need loss='quantile'; got loss={self.loss!r}")
+            quantile_columns(self._output_levels())  # levels whose columns would overwrite each other
         elif self.loss == "quantile":
             raise ValueError("loss='quantile' needs quantiles=[...] (e.g. [0.1, 0.5, 0.9])")
         if self.valid_loss is not None and self.valid_loss not in POINT_LOSSES:
             raise ValueError(f"valid_loss must be None or one of {list(POINT_LOSSES)}; got {self.valid_loss!r}")
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise TypeError(f"model_params must be a dict; got {type(self.model_params).__name__}")
+        if self.random_state is not None and not _is_int(self.random_state):
+            raise TypeError(
+                f"random_state must be an int or None (a RandomState is not supported: the seed goes to "
+                f"torch, the batch order and Lightning and is saved with the model); got {self.random_state!r}")
 
     def _valid_loss(self):
         return None if self.valid_loss is None else make_loss(self.valid_loss)
@@ -552,7 +609,7 @@ class XLSTMForecaster(BaseEstimator):
     def _as_frame(self, df) -> pd.DataFrame:
         """A frame, or a CSV/Parquet path read into one."""
         if isinstance(df, (str, os.PathLike)):
-            df = read_series_file(df, self.time_col)
+            df = read_series_file(df, self.time_col, self.id_col)
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame or a CSV/Parquet path; got {type(df).__name__}")
         return df
@@ -700,6 +757,9 @@ class XLSTMForecaster(BaseEstimator):
         self.fit_report_ = None
         self.stream_ = None
         self.fitted_params_ = self._shaping_params()
+        # What the model saw ends here (update() extends history_, not this): cross_validation
+        # warns about cutoffs before it.
+        self.fit_end_ = {s.unique_id: s.ds[-1] for s in series}
         if streaming:
             if self.checkpoint_dir is not None:
                 raise ValueError("checkpoint_dir / resume are not supported for the streaming model yet")
@@ -832,7 +892,7 @@ class XLSTMForecaster(BaseEstimator):
                     f"the model uses future covariates {list(self.futr_cols)}: pass futr_df with "
                     f"{self.id_col!r}, {self.time_col!r} and their values for the next {H} steps")
             if isinstance(futr_df, (str, os.PathLike)):
-                futr_df = read_series_file(futr_df, self.time_col)
+                futr_df = read_series_file(futr_df, self.time_col, self.id_col)
             if isinstance(futr_df, pd.DataFrame) and self.id_col not in futr_df.columns and len(series) == 1:
                 # One (wide) series: its future covariates may come wide too, without an id column.
                 if self.time_col not in futr_df.columns:
@@ -996,9 +1056,10 @@ def _channel_scaler(arrays: dict | None) -> ChannelScaler | None:
     return sc
 
 
-def _series_meta(s: TimeSeries) -> dict[str, Any]:
+def _series_meta(s: TimeSeries, fit_end: object = None) -> dict[str, Any]:
+    """JSON metadata of a kept series (``fit_end``: the end of its fitted data, if known)."""
     is_dt = isinstance(s.ds, pd.DatetimeIndex)
-    return {
+    meta = {
         "unique_id": s.unique_id,
         "start": s.ds[0].isoformat() if is_dt else int(s.ds[0]),
         "length": len(s),
@@ -1009,16 +1070,26 @@ def _series_meta(s: TimeSeries) -> dict[str, Any]:
         "futr_names": list(s.futr_names),
         "static_names": list(s.static_names),
     }
+    if fit_end is not None:
+        meta["fit_end"] = fit_end.isoformat() if is_dt else int(fit_end)
+    return meta
+
+
+def _stamp_from_meta(value: str | int, tz: str | None) -> pd.Timestamp | int:
+    """A timestamp of :func:`_series_meta` (ISO text, or an integer step) back in the series' zone."""
+    if not isinstance(value, str):
+        return int(value)
+    stamp = pd.Timestamp(value)  # ISO text keeps the UTC offset only: restore the zone
+    if tz is not None:
+        with contextlib.suppress(ValueError, TypeError, KeyError):  # a fixed offset stays as parsed
+            stamp = stamp.tz_convert(tz)
+    return stamp
 
 
 def _series_from_meta(m: dict[str, Any], hist: dict[str, torch.Tensor], i: int) -> TimeSeries:
     if m["tz"] is not None or isinstance(m["start"], str):
         freq = pd.tseries.frequencies.to_offset(m["freq"])
-        start = pd.Timestamp(m["start"])  # ISO text keeps the UTC offset only: restore the zone
-        if m["tz"] is not None:
-            with contextlib.suppress(ValueError, TypeError, KeyError):  # a fixed offset stays as parsed
-                start = start.tz_convert(m["tz"])
-        ds = date_grid(start, freq, periods=m["length"])
+        ds = date_grid(_stamp_from_meta(m["start"], m["tz"]), freq, periods=m["length"])
     else:
         freq = 1
         ds = pd.RangeIndex(m["start"], m["start"] + m["length"])

@@ -133,7 +133,7 @@ def read_frame(
     name = p.name.lower()
     if p.is_dir() or name.endswith(_PARQUET_SUFFIXES):
         frame = pd.read_parquet(p, engine="pyarrow", **read_kwargs)
-    elif name.endswith(_CSV_SUFFIXES):
+    elif _is_csv(p):
         if name.endswith(".tsv"):
             read_kwargs.setdefault("sep", "\t")
         frame = pd.read_csv(p, **read_kwargs)
@@ -158,9 +158,20 @@ def read_frame(
     return frame
 
 
-def read_series_file(path: str | PathLike[str], time_col: str = "ds") -> pd.DataFrame:
+def _is_csv(p: Path) -> bool:
+    """``p`` is read as CSV (by its suffix; a directory is a Parquet dataset)."""
+    return not p.is_dir() and p.name.lower().endswith(_CSV_SUFFIXES)
+
+
+def read_series_file(path: str | PathLike[str], time_col: str = "ds",
+                     id_col: str | None = "unique_id") -> pd.DataFrame:
     """A CSV/Parquet file of series as the estimator and the tuner read it: :func:`read_frame`,
     with a text ``time_col`` column parsed as dates (CSV has no date type; one format per column).
+
+    A CSV's ``id_col`` is read as text, so that ids such as ``"001"`` stay what they are (and
+    ``"1"`` and ``"01"`` two series) as in a Parquet file; it becomes integers only when every
+    id is the canonical text of an integer (``str(int(x)) == x``), so integer ids written to CSV
+    still come back as integers. None: no id column (pandas' type inference for every column).
 
     Raises
     ------
@@ -171,7 +182,11 @@ def read_series_file(path: str | PathLike[str], time_col: str = "ds") -> pd.Data
     """
     if not Path(path).exists():
         raise FileNotFoundError(f"no such file: {path}")
-    frame = read_frame(path)
+    as_text = id_col is not None and _is_csv(Path(path))
+    # pandas ignores the dtype of a column the file does not have (a wide file has no id column).
+    frame = read_frame(path, **({"dtype": {id_col: str}} if as_text else {}))
+    if as_text and id_col in frame.columns:
+        frame[id_col] = _integer_ids(frame[id_col])
     if time_col in frame.columns:
         col = frame[time_col]
         if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
@@ -180,3 +195,20 @@ def read_series_file(path: str | PathLike[str], time_col: str = "ds") -> pd.Data
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{path}: column {time_col!r} does not hold dates ({e})") from None
     return frame
+
+
+def _integer_ids(ids: pd.Series) -> pd.Series:
+    """Text ids as ``int64`` when each is the canonical text of an integer (``"7"``, ``"-3"``;
+    not ``"007"``, ``"+3"``, ``" 3"``, which would merge with ``"7"`` or ``"3"``), else unchanged."""
+    def canonical(x: object) -> bool:
+        try:
+            return isinstance(x, str) and str(int(x)) == x
+        except ValueError:
+            return False
+
+    if not all(canonical(x) for x in ids):
+        return ids
+    try:
+        return ids.astype("int64")
+    except OverflowError:  # beyond int64: text keeps them apart
+        return ids

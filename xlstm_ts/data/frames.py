@@ -42,6 +42,7 @@ __all__ = [
     "future_index",
     "future_covariates",
     "predictions_frame",
+    "quantile_columns",
     "to_long_frame",
 ]
 
@@ -701,6 +702,27 @@ def to_long_frame(
     return pd.concat(parts, ignore_index=True)
 
 
+def quantile_columns(levels: Sequence[float], value_name: str = "y_hat") -> list[str]:
+    """The forecast columns of quantile ``levels``: ``f"{value_name}_q{level:g}"`` (``y_hat_q0.1``).
+
+    Raises
+    ------
+    ValueError
+        Two different levels get the same name (``:g`` keeps 6 significant digits, so 0.1 and
+        0.1000001 are both ``y_hat_q0.1``): one column would silently replace the other.
+    """
+    names = [f"{value_name}_q{level:g}" for level in levels]
+    first: dict[str, float] = {}
+    for name, level in zip(names, levels, strict=True):
+        if first.setdefault(name, level) != level:
+            raise ValueError(
+                f"quantile levels {first[name]!r} and {level!r} would both be named {name!r} (column "
+                "names keep 6 significant digits): drop one of them, or pass levels that differ "
+                "within 6 significant digits"
+            )
+    return names
+
+
 def predictions_frame(
     series: Sequence[TimeSeries],
     y_hat: np.ndarray | Sequence[np.ndarray],
@@ -723,7 +745,8 @@ def predictions_frame(
         when C = 1) array per series.
     quantiles
         Quantile levels, e.g. ``[0.1, 0.5, 0.9]``; columns are named
-        ``f"{value_name}_q{level:g}"`` (``y_hat_q0.1``).
+        ``f"{value_name}_q{level:g}"`` (``y_hat_q0.1``; levels whose names collide are a
+        ``ValueError``, see :func:`quantile_columns`).
     y_quantiles
         Quantile forecasts, shape (N, H, C, Q) or one (H, C, Q) array per series.
     cutoffs
@@ -740,6 +763,7 @@ def predictions_frame(
     if (quantiles is None) != (y_quantiles is None):
         raise ValueError("pass quantiles and y_quantiles together")
     levels = list(quantiles or [])
+    qnames = quantile_columns(levels, value_name)
     if y_quantiles is not None and len(y_quantiles) != len(series):
         raise ValueError(f"y_quantiles has {len(y_quantiles)} entries for {len(series)} series")
     if cutoffs is not None and len(cutoffs) != len(series):
@@ -781,8 +805,8 @@ def predictions_frame(
     out[value_name] = np.concatenate(points)
     if levels:
         block = np.concatenate(qcols)
-        for k, level in enumerate(levels):
-            out[f"{value_name}_q{level:g}"] = block[:, k]
+        for k, name in enumerate(qnames):
+            out[name] = block[:, k]
     return out
 
 

@@ -109,7 +109,8 @@ class _Job:
 
 def _read_data(data, base: Mapping[str, Any] | None = None):
     """A frame as the estimator reads it: a CSV/Parquet file's text ``time_col`` (the base's,
-    default ``ds``; CSV has no date type) parsed as dates, in long and wide files alike; a wide
+    default ``ds``; CSV has no date type) parsed as dates, in long and wide files alike, and a
+    CSV's ``id_col`` (the base's) read as text, integers only where each id is one; a wide
     file without that column but with a ``date``/``time``/``timestamp`` one gets it as its index.
     A name that is no file is a bundled dataset."""
     if isinstance(data, pd.DataFrame):
@@ -119,9 +120,9 @@ def _read_data(data, base: Mapping[str, Any] | None = None):
     base = base or {}
     p = Path(data)
     if p.exists():
-        time_col = base.get("time_col", "ds")
-        df = read_series_file(p, time_col)
-        if time_col not in df.columns and base.get("id_col", "unique_id") not in df.columns:
+        time_col, id_col = base.get("time_col", "ds"), base.get("id_col", "unique_id")
+        df = read_series_file(p, time_col, id_col)
+        if time_col not in df.columns and id_col not in df.columns:
             for col in ("date", "time", "timestamp"):
                 if col in df.columns:
                     df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df.pop(col)), name="ds"))
