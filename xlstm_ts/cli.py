@@ -25,16 +25,14 @@ def _load_yaml(path: str | None) -> dict:
 
 
 def estimator_params(config: dict) -> dict:
-    """Forecaster parameters from a config mapping; ``preset: NAME`` pulls a model preset."""
-    from .models import load_preset
+    """Forecaster parameters from a config mapping; ``preset: NAME`` pulls a model preset.
 
-    params = dict(config)
-    preset = params.pop("preset", None)
-    if preset is not None:
-        p = load_preset(preset)
-        params.setdefault("model", p["model"])
-        params["model_params"] = {**p.get("hparams", {}), **(params.get("model_params") or {})}
-    return params
+    The same rules as a tuning config's ``base``: ``model_params`` are deep-merged over the
+    preset's hparams, and a ``model`` other than the preset's is an error.
+    """
+    from .tuning.space import resolve_base_params
+
+    return resolve_base_params(config, "config")
 
 
 def _column_names(text: str) -> str | list[str]:
@@ -95,12 +93,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from .forecaster import XLSTMForecaster
+    from .persist import check_save_target
 
-    params = estimator_params(_load_yaml(args.config))
+    check_save_target(args.out)  # refuse an --out that save() would refuse, before the training
+    config = _load_yaml(args.config)
     for key in ("horizon", "lookback", "model", "max_epochs", "id_col", "time_col", "target_col"):
         value = getattr(args, key)
         if value is not None:
-            params[key] = value
+            config[key] = value
+    params = estimator_params(config)  # after the flags: a --model other than the preset's is an error
     # Checkpoints live beside the model directory (save() replaces that directory atomically).
     default_ckpt = str(Path(args.out).with_name(Path(args.out).name + ".checkpoints"))
     params.setdefault("checkpoint_dir", default_ckpt)
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         # Bad input: a clear one-line message, not a stack trace.
         print(f"xlstm-ts {args.command}: error: {e}", file=sys.stderr)
         return 2

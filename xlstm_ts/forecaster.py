@@ -52,7 +52,7 @@ from .data import (
 )
 from .data.frames import quantile_columns
 from .data.validation import check_like_fit, check_scaled_range, date_grid
-from .models import ModelSpec, build_model, get_model_class
+from .models import ModelSpec, build_model, get_model_class, season_length_for
 from .models.losses import POINT_LOSSES, make_loss
 from .persist import ModelFileError, load_directory, save_directory
 from .streaming.state import StreamState, state_select
@@ -82,7 +82,10 @@ class XLSTMForecaster(BaseEstimator):
             TBPTT segment length and ``batch_size`` the number of parallel lanes; ``stride``
             is not used).
         model_params: hyper-parameters of the network (JSON-able dict; see
-            :func:`xlstm_ts.models.model_hparams`).
+            :func:`xlstm_ts.models.model_hparams`). ``seasonal_naive``'s ``season_length`` is
+            ``"auto"`` by default here, as in the benchmark: one day of sub-daily data, a week (7)
+            of daily data, 52 for weekly data, else 1 (:func:`xlstm_ts.models.season_length_for`);
+            series with integer time steps need an int.
         loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"``.
         valid_loss: loss on the validation split that early stopping and the kept best epoch
             follow: ``"mse"``, ``"mae"`` or ``"huber"`` of the point forecast (the median for
@@ -94,7 +97,8 @@ class XLSTMForecaster(BaseEstimator):
         scaler: per-series scaler fitted on the training span: ``"standard"``, ``"robust"``,
             ``"minmax"`` or ``"none"``.
         calendar: add calendar features derived from ``ds`` as future-known covariates.
-        futr_cols: user columns known in advance (need ``futr_df`` at predict time).
+        futr_cols: user columns known in advance (need ``futr_df`` at predict time). ``naive``
+            and ``seasonal_naive`` learn nothing and refuse them (and ``static_df``).
         id_col, time_col, target_col: column names of long input (``target_col`` may be a
             list); wide input (DatetimeIndex, one column per variable) is detected by the
             absence of ``id_col`` and forms one multivariate series of every variable that is
@@ -442,8 +446,13 @@ class XLSTMForecaster(BaseEstimator):
         """Save to a directory: ``config.json`` + safetensors (weights, scaler, last windows).
 
         The write is atomic (a complete new directory replaces the old one), version-stamped and
-        pickle-free; :meth:`load` reproduces the predictions exactly, on any device.
+        pickle-free; :meth:`load` reproduces the predictions exactly, on any device. Every model
+        hyper-parameter is recorded, defaults included, so a later release that changes a default
+        does not change the saved model. An existing ``path`` is replaced only if it is a saved model or an empty directory; anything
+        else raises :class:`FileExistsError` and nothing is written. Returns the absolute path.
         """
+        from .models.registry import resolved_hparams
+
         self._check_fitted()
         params = self.get_params()
         params["trainer_kwargs"] = None  # may hold callbacks/loggers; not part of the model
@@ -465,6 +474,9 @@ class XLSTMForecaster(BaseEstimator):
             "estimator": type(self).__name__,
             "params": _jsonable(params),
             "spec": dataclasses.asdict(self.spec_),
+            # Every hparam the network was built with, defaults and the xLSTM stack's included: load
+            # rebuilds from these, so a default changed by a later release leaves old models alone.
+            "model_hparams": resolved_hparams(self.model, self.model_.hparams),
             "scaler": scaler_meta,
             "calendar_names": list(self.calendar_names_),
             "id_dtype": getattr(self, "id_dtype_", None),
@@ -478,14 +490,32 @@ class XLSTMForecaster(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> XLSTMForecaster:
-        """Load a directory written by :meth:`save` (no pickle; tensors land on the CPU)."""
+        """Load a directory written by :meth:`save` (no pickle; tensors land on the CPU).
+
+        The network is rebuilt from the hyper-parameters recorded at save. A directory saved by an
+        xlstm-ts version that did not record them is rebuilt with the installed defaults, and
+        warns (``UserWarning``) when it comes from another version. A ``config.json`` whose parts
+        disagree (edited by hand) raises :class:`ModelFileError` naming the field.
+        """
         config, groups = load_directory(path)
         if config.get("estimator") != cls.__name__:
             raise ModelFileError(f"{path} holds a {config.get('estimator')!r}, not a {cls.__name__}")
         try:
             est = cls(**config["params"])
+            est._check_params()  # an edited value of the wrong type fails here, not in predict
             est.spec_ = ModelSpec(**config["spec"])
-            est.model_ = build_model(est.model, est.spec_, **(est.model_params or {}))
+            _check_params_match_spec(est, path)
+            hparams = config.get("model_hparams")
+            if hparams is None:  # saved before the resolved hparams were recorded
+                hparams = est.model_params or {}
+                saved = config.get("xlstm_ts_version")
+                if saved != __version__:
+                    warnings.warn(
+                        f"{path} was saved by xlstm-ts {saved} without its full model hyper-parameters: it "
+                        f"is rebuilt with the defaults of xlstm-ts {__version__}, and forecasts differ if "
+                        f"a default of model {est.model!r} changed in between. Saving it again records "
+                        f"the hyper-parameters it now has", UserWarning, stacklevel=2)
+            est.model_ = build_model(est.model, est.spec_, **hparams)
             est.model_.load_state_dict(groups["model"])
             est.model_.eval()
             est.scaler_ = PerSeriesScaler(config["scaler"]["method"]).load_state_dict(
@@ -495,6 +525,10 @@ class XLSTMForecaster(BaseEstimator):
             est.calendar_names_ = tuple(config["calendar_names"])
             est.id_dtype_ = config.get("id_dtype")
             hist = groups["history"]
+            n_stored = sum(k.startswith("values_") for k in hist)
+            if len(config["series"]) != n_stored:
+                raise ModelFileError(f"{path}: config.json is inconsistent: 'series' lists "
+                                     f"{len(config['series'])} series but history.safetensors holds {n_stored}")
             est.history_ = [_series_from_meta(m, hist, i) for i, m in enumerate(config["series"])]
             est.fit_end_ = {m["unique_id"]: _stamp_from_meta(m["fit_end"], m["tz"])
                             for m in config["series"] if "fit_end" in m} or None
@@ -715,6 +749,7 @@ class XLSTMForecaster(BaseEstimator):
         if self._model_levels() and not getattr(get_model_class(self.model), "trainable", True):
             raise ValueError(f"model={self.model!r} has nothing to learn, so its quantiles would all equal "
                              "its point forecast: use loss='mse' (no quantiles) for this baseline")
+        self._check_covariates_usable(series)
         if len({s.n_channels for s in series}) != 1:
             raise ValueError("all series must have the same number of target channels")
         val = self._val_sizes(series)
@@ -753,7 +788,7 @@ class XLSTMForecaster(BaseEstimator):
                                n_outputs=max(len(quantiles), 1))
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
-        net = build_model(self.model, self.spec_, **(self.model_params or {}))
+        net = build_model(self.model, self.spec_, **self._resolved_model_params(series))
         self.fit_report_ = None
         self.stream_ = None
         self.fitted_params_ = self._shaping_params()
@@ -784,6 +819,40 @@ class XLSTMForecaster(BaseEstimator):
         self.calendar_names_ = tuple(n for n in futr_names if n.startswith("cal_"))
         self._keep_end(series)
         return self
+
+    def _check_covariates_usable(self, series: list[TimeSeries]) -> None:
+        """A model with nothing to learn (``naive``, ``seasonal_naive``) cannot use covariates:
+        refuse them at fit rather than ignore them silently (and then demand ``futr_df`` at predict)."""
+        if getattr(get_model_class(self.model), "trainable", True):
+            return
+        given = []
+        if self.futr_cols:
+            given.append(f"futr_cols {[self.futr_cols] if isinstance(self.futr_cols, str) else list(self.futr_cols)}")
+        if series[0].static_names:
+            given.append(f"static_df columns {list(series[0].static_names)}")
+        if given:
+            raise ValueError(f"model={self.model!r} has nothing to learn, so it cannot use covariates and would "
+                             f"ignore {' and '.join(given)}: fit it without them, or use a model that learns "
+                             "from covariates (e.g. 'dlinear')")
+
+    def _resolved_model_params(self, series: list[TimeSeries]) -> dict[str, Any]:
+        """``model_params`` with ``seasonal_naive``'s ``season_length="auto"`` (its default here, as in the
+        benchmark) resolved from the series' time index by :func:`~xlstm_ts.models.season_length_for`."""
+        params = dict(self.model_params or {})
+        if self.model != "seasonal_naive" or params.get("season_length", "auto") != "auto":
+            return params
+        ds = series[0].ds  # all series share the frequency (check_like_fit)
+        if not isinstance(ds, pd.DatetimeIndex):
+            raise ValueError("seasonal_naive: season_length='auto' (the default) infers the season from the "
+                             "timestamps, but the series have integer time steps: pass "
+                             "model_params={'season_length': m}")
+        m, L = season_length_for(ds), int(self.lookback)
+        if m > L:
+            raise ValueError(f"seasonal_naive: season_length='auto' (the default) is {m} for data of frequency "
+                             f"{series[0].freq.freqstr!r}, more than lookback={L}: use lookback >= {m} or pass "
+                             f"model_params={{'season_length': m}} with m <= {L}")
+        params["season_length"] = m
+        return params
 
     def _keep_end(self, series: list[TimeSeries]) -> None:
         """Keep what forecasting from the end of ``series`` needs: the last ``lookback`` rows of
@@ -987,6 +1056,11 @@ class XLSTMForecaster(BaseEstimator):
             if not np.isfinite(inv).all():
                 raise FloatingPointError(f"non-finite forecast for series {s.unique_id!r}; please report this")
             if levels:
+                # Quantile heads are fitted independently and can cross (q0.1 above q0.9). Sorting
+                # the outputs per step (the levels are ascending) is the monotone rearrangement of
+                # Chernozhukov et al. (2010): it never increases the pinball loss, and y_hat (the
+                # 0.5 level, always among them) stays inside the band.
+                inv = np.sort(inv, axis=-1)
                 point.append(inv[..., levels.index(0.5)])
                 quant.append(inv[..., [levels.index(q) for q in self._output_levels()]])
             else:
@@ -995,18 +1069,50 @@ class XLSTMForecaster(BaseEstimator):
 
     # ------------------------------------------------------------------ plotting
 
-    def plot(self, forecast: pd.DataFrame, path: str | os.PathLike, history: pd.DataFrame | None = None,
-             unique_ids: Sequence[str] | None = None, n_history: int | None = None) -> Path:
-        """Plot forecasts (with the quantile band) after their history; writes a PNG."""
+    def plot(self, forecast: pd.DataFrame, path: str | os.PathLike | None = None,
+             history: pd.DataFrame | None = None, unique_ids: Sequence[str | int] | None = None,
+             n_history: int | None = None, max_series: int | None = 8) -> Path | Any:
+        """Plot forecasts after their history: a panel per series with the point forecast and
+        the quantile bands (matplotlib, without pyplot: the session's backend is left alone).
+
+        Args:
+            forecast: output of :meth:`predict`, or of :meth:`cross_validation`: its windows are
+                drawn per cutoff (each window's forecast and bands as a segment of their own, a
+                dotted line at each cutoff), its actuals ``y`` as one dashed line, and the
+                history only up to the first cutoff.
+            path: file to write (the format follows the extension; ``.png`` is added when there
+                is none); None returns the :class:`matplotlib.figure.Figure` instead (Jupyter
+                shows it).
+            history: the series' past in the input format of :meth:`fit` (long with this
+                estimator's ``id_col``, ``time_col`` and ``target_col``, or wide); None draws the
+                fitted history (``history_``: the last ``lookback`` rows of each series, after
+                any :meth:`update`). Series it lacks (new series given to ``predict(df)``, say)
+                are drawn without history and named in a ``UserWarning``.
+            unique_ids: series to draw, as the forecast names them (ids of several targets are
+                ``"<id>/<target>"``); ids are matched as text, and one without forecast rows is
+                a ``ValueError``. None: the forecast's series in their order.
+            n_history: observations drawn before each forecast (None: ``lookback``).
+            max_series: most panels (None: no limit); more series, whether the forecast's or
+                the ``unique_ids`` given, are cut to the first ``max_series`` with a
+                ``UserWarning``.
+
+        Returns:
+            The path written, or the ``Figure`` when ``path`` is None.
+        """
         from .plotting import plot_forecast
 
+        target_col = self.target_col
         if history is None:
             self._check_fitted()
             from .data import to_long_frame
 
+            # One "y" column under the forecast ids (channel ids), whatever the targets are named.
             history = to_long_frame(self.history_, id_col=self.id_col, time_col=self.time_col)
-        return plot_forecast(history, forecast, path, unique_ids=unique_ids, n_history=n_history or self.lookback,
-                             id_col=self.id_col, time_col=self.time_col)
+            target_col = "y"
+        return plot_forecast(history, forecast, path, unique_ids=unique_ids,
+                             n_history=self.lookback if n_history is None else n_history,
+                             max_series=max_series, id_col=self.id_col, time_col=self.time_col,
+                             target_col=target_col)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1045,6 +1151,21 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
             return v.freqstr
         return v
     return {k: plain(v) for k, v in params.items()}
+
+
+def _check_params_match_spec(est: XLSTMForecaster, path: str | os.PathLike) -> None:
+    """The saved network was built for ``spec``: parameters that disagree with it (a hand-edited
+    ``config.json``) would misshape its inputs or mislabel its outputs."""
+    spec = est.spec_
+    n_outputs = max(len(est._model_levels()), 1)  # the quantile levels and the median, or one point
+    for field, shown, needed, spec_field, built in (
+            ("horizon", repr(est.horizon), est.horizon, "horizon", spec.horizon),
+            ("lookback", repr(est.lookback), est.lookback, "lookback", spec.lookback),
+            ("quantiles", f"{est.quantiles!r} ({n_outputs} outputs per step)", n_outputs, "n_outputs",
+             spec.n_outputs)):
+        if needed != built:
+            raise ModelFileError(f"{path}: config.json is inconsistent: params.{field} is {shown} but the "
+                                 f"network was built for spec.{spec_field} = {built!r}")
 
 
 def _channel_scaler(arrays: dict | None) -> ChannelScaler | None:

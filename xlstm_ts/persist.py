@@ -8,6 +8,11 @@ renames, ``path`` is briefly absent and the previous model sits in ``.path.old-P
 directories of killed saves are removed by the next save. Loading reads JSON and safetensors
 only (no pickle, no code execution); a truncated or tampered directory raises a clear
 :class:`ModelFileError`.
+
+A save replaces only what a save wrote: an existing ``path`` must be a model directory (its
+``config.json`` carries the format marker) or an empty directory. Anything else there (a file,
+a directory of other data, the working directory or one holding it) is refused with
+:class:`FileExistsError` before anything is written, since the swap deletes the old directory.
 """
 
 from __future__ import annotations
@@ -66,9 +71,13 @@ def save_directory(
     """Atomically write ``config`` and named groups of tensors/arrays to the directory ``path``.
 
     Each group becomes ``<group>.safetensors``; the config records the format version and the
-    SHA-256 of every file, which :func:`load_directory` verifies.
+    SHA-256 of every file, which :func:`load_directory` verifies. Returns the absolute path.
+
+    Raises:
+        FileExistsError: ``path`` exists and is not replaceable (see the module docstring);
+            nothing was written.
     """
-    path = Path(path)
+    path = check_save_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _recover_interrupted_save(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
@@ -102,9 +111,62 @@ def save_directory(
     return path
 
 
+def check_save_target(path: str | os.PathLike) -> Path:
+    """The absolute directory a save to ``path`` writes; raises :class:`FileExistsError` if the
+    save would have to replace something it did not write (see the module docstring). Callers
+    with a long job before the save (``xlstm-ts fit``) check first.
+
+    ``"."``, ``".."`` and symlinks are resolved: the swap renames the real directory and names
+    its siblings after it. The working directory and those holding it are refused: replacing
+    one would move the working directory away (and delete it with the old version).
+    """
+    target = Path(path).resolve()
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the working directory was removed: nothing to protect
+        cwd = None
+    if cwd is not None and (target == cwd or target in cwd.parents):
+        raise FileExistsError(
+            f"cannot save a model to {str(target)!r}: it is the current working directory or holds it, "
+            f"and a save replaces its target directory; nothing was written. Save to a subdirectory "
+            f"such as {str(target / 'model')!r}")
+    if not target.exists():
+        return target
+    if not target.is_dir():
+        raise FileExistsError(f"cannot save a model to {str(target)!r}: a file of that name exists; "
+                              f"nothing was written")
+    if any(target.iterdir()) and not _is_model_directory(target):
+        raise FileExistsError(
+            f"cannot save a model to {str(target)!r}: it is a non-empty directory that is not an "
+            f"xlstm-ts model directory (no {CONFIG} with a format_version), and a save would replace "
+            f"it whole; nothing was written. Save to a new or empty directory, or remove it first")
+    return target
+
+
+def _is_model_directory(path: Path) -> bool:
+    """Whether ``path`` was written by :func:`save_directory` (of any format version): its
+    ``config.json`` is an object with an integer ``format_version`` and a ``files`` table."""
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except (OSError, ValueError):  # missing, unreadable, not JSON (JSONDecodeError, UnicodeDecodeError)
+        return False
+    return (isinstance(config, dict) and isinstance(config.get("format_version"), int)
+            and isinstance(config.get("files"), dict))
+
+
+def _siblings(path: Path, kind: str) -> list[Path]:
+    """The ``.<name>.<kind>-*`` entries beside ``path``, matched literally (as a glob pattern,
+    ``[...]`` in the name would be a character class: other models' leftovers, and not its own)."""
+    prefix = f".{path.name}.{kind}-"
+    try:
+        return [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:  # no parent directory: nothing beside it
+        return []
+
+
 def _previous_versions(path: Path) -> list[Path]:
     """Complete previous versions left by a save killed between its two renames, newest first."""
-    olds = [p for p in path.parent.glob(f".{path.name}.old-*") if (p / CONFIG).is_file()]
+    olds = [p for p in _siblings(path, "old") if (p / CONFIG).is_file()]
     return sorted(olds, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
@@ -115,7 +177,7 @@ def _recover_interrupted_save(path: Path) -> None:
         olds = _previous_versions(path)
         if olds:
             os.replace(olds[0], path)
-    for leftover in list(path.parent.glob(f".{path.name}.tmp-*")) + list(path.parent.glob(f".{path.name}.old-*")):
+    for leftover in _siblings(path, "tmp") + _siblings(path, "old"):
         shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -152,8 +214,17 @@ def load_directory(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, d
             f"{cfg_file} has format_version {config.get('format_version') if isinstance(config, dict) else None!r}; "
             f"this xlstm-ts reads version {FORMAT_VERSION}"
         )
+    files = config.get("files")
+    if not isinstance(files, dict):
+        raise ModelFileError(f"{cfg_file}: 'files' must be an object mapping file names to SHA-256 digests; "
+                             f"got {type(files).__name__}")
+    for name, digest in files.items():
+        # Plain names only: an edited entry must not make load read a file outside the directory.
+        if not (name.endswith(".safetensors") and Path(name).name == name and isinstance(digest, str)):
+            raise ModelFileError(f"{cfg_file}: 'files' entry {name!r}: {digest!r} is not a .safetensors file "
+                                 f"name of this directory with its SHA-256 digest")
     groups = {}
-    for name, digest in config.get("files", {}).items():
+    for name, digest in files.items():
         f = path / name
         if not f.is_file():
             raise ModelFileError(f"{f} is missing")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,6 +117,8 @@ def test_tampered_model_directories_are_clear_errors_and_never_unpickle(tmp_path
         XLSTMForecaster.load(target)
 
     # Parameters the estimator does not know: a clear error, not a TypeError from __init__.
+    # (A directory whose config.json is no model config is not replaced by save: remove it.)
+    shutil.rmtree(target)
     old.save(target)
     bad = {**cfg, "params": {**cfg["params"], "evil": "__import__('os').system('touch pwned')"}}
     (target / "config.json").write_text(json.dumps(bad))

@@ -40,6 +40,7 @@ from xlstm_ts.data import (
     tslib_spans,
 )
 from xlstm_ts.data.datasets import _canonical
+from xlstm_ts.models.baselines import season_length_for  # the estimator's "auto" rule too
 
 __all__ = [
     "BenchData",
@@ -360,19 +361,3 @@ def prepare_splits(data: BenchData, lookback: int, horizon: int, val_fold: int =
             raise AssertionError(f"{split}: {len(sets[split])} windows, expected {expected[split]}")
     return PreparedSplits(data, lookback, horizon, spans, borders, scaler, scaled,
                           sets["train"], sets["val"], sets["test"], val_fold)
-
-
-def season_length_for(index: pd.Index) -> int:
-    """Seasonal-naive period from the sampling step: one day of sub-daily data, a week of
-    daily data, a year (52) of weekly data, else 1."""
-    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
-        return 1
-    step = pd.Series(index[:1001]).diff().dropna().median()
-    day, week = pd.Timedelta(days=1), pd.Timedelta(days=7)
-    if step < day:
-        return max(1, int(round(day / step)))
-    if step == day:
-        return 7
-    if step == week:
-        return 52
-    return 1

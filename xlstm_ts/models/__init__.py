@@ -6,7 +6,7 @@ training losses and YAML presets.
 """
 
 from .base import ForecastModel, ModelSpec, resolve_hparams
-from .baselines import DLinear, Naive, SeasonalNaive
+from .baselines import DLinear, Naive, SeasonalNaive, season_length_for
 from .layers import RevIN, num_patches, patchify
 from .losses import LOSSES, ForecastLoss, QuantileLoss, make_loss
 from .patchtst import PatchTST
@@ -46,4 +46,5 @@ __all__ = [
     "num_patches",
     "patchify",
     "resolve_hparams",
+    "season_length_for",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -80,6 +82,66 @@ def resolve_hparams(model_name: str, defaults: dict[str, Any], given: dict[str, 
     return _merge(defaults, given, "", check_keys=True)
 
 
+#: ``(low, high)`` bounds of a numeric hparam, ``low <= value < high`` (None: unbounded).
+Range = tuple[float | None, float | None]
+POSITIVE: Range = (1, None)  # sizes and counts
+NON_NEGATIVE: Range = (0, None)
+RATE: Range = (0, 1)  # dropout rates: 1.0 would zero every activation
+
+_KINDS = {bool: "a bool (True or False)", int: "an int", float: "a number", str: "a string"}
+
+
+def _describe(kind: type, rng: Range | None) -> str:
+    if rng is None:
+        return _KINDS[kind]
+    low, high = rng
+    if kind is int and low == 1 and high is None:
+        return "a positive int"
+    if low is not None and high is not None:
+        return f"{_KINDS[kind]} in [{low}, {high})"
+    return f"{_KINDS[kind]} >= {low}" if low is not None else f"{_KINDS[kind]} < {high}"
+
+
+def check_hparams(model_name: str, defaults: dict[str, Any], hparams: dict[str, Any],
+                  ranges: dict[str, Range]) -> dict[str, Any]:
+    """``hparams`` (resolved) with every scalar checked against the type of its default and its range.
+
+    A bool default takes only a bool (``"false"`` would be truthy), an int default only an int
+    (numpy ints too; not a bool, not ``16.0``), a float default any finite number but a bool, a
+    str default a str. Ranges come from ``ranges``; hparams named ``dropout`` / ``*_dropout`` are
+    rates in [0, 1) unless ``ranges`` says otherwise. Hparams whose default is None or a dict
+    (checked by its own dataclass) are left to the model. Numpy scalars come back as Python
+    numbers, so the hparams stay JSON-able.
+
+    Raises:
+        ValueError: naming the model, the hparam, the value and what it must be.
+    """
+    out = dict(hparams)
+    for name, default in defaults.items():
+        value = out[name]
+        kind = type(default)
+        if kind not in _KINDS:
+            continue  # None or a nested dict
+        rng = ranges.get(name, RATE if name == "dropout" or name.endswith("_dropout") else None)
+        if kind is bool:
+            ok = isinstance(value, (bool, np.bool_))
+        elif kind is int:
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        elif kind is float:
+            ok = (isinstance(value, (int, float, np.integer, np.floating))
+                  and not isinstance(value, (bool, np.bool_)) and math.isfinite(value))
+        else:
+            ok = isinstance(value, str)
+        if ok and rng is not None:
+            low, high = rng
+            ok = (low is None or value >= low) and (high is None or value < high)
+        if not ok:
+            raise ValueError(f"{model_name}: hparam {name!r} must be {_describe(kind, rng)}; got {value!r}")
+        if isinstance(value, np.generic):
+            out[name] = value.item()
+    return out
+
+
 class ForecastModel(nn.Module):
     """Base class: ``forward(batch) -> (B, H, C, Q)``.
 
@@ -88,18 +150,23 @@ class ForecastModel(nn.Module):
     Inputs the spec does not declare (``n_futr=0`` / ``n_static=0``) are ignored, so a model
     can be built without covariates on data that has them.
 
-    Subclasses set ``name``, ``defaults`` (JSON-able hparams) and implement ``_forward``.
-    ``trainable = False`` marks models with nothing to fit (the trainer can skip them).
+    Subclasses set ``name``, ``defaults`` (JSON-able hparams; their types are the types the
+    hparams must have, see :func:`check_hparams`), ``ranges`` (bounds of numeric hparams) and
+    implement ``_forward``. ``trainable = False`` marks models with nothing to fit (the trainer
+    can skip them; they cannot use covariates either).
     """
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    ranges: ClassVar[dict[str, Range]] = {}
     trainable: ClassVar[bool] = True
 
     def __init__(self, spec: ModelSpec | dict[str, Any], **hparams: Any):
         super().__init__()
         self.spec = ModelSpec.from_dict(spec)
-        self.hparams: dict[str, Any] = resolve_hparams(self.name or type(self).__name__, self.defaults, hparams)
+        name = self.name or type(self).__name__
+        self.hparams: dict[str, Any] = check_hparams(name, self.defaults, resolve_hparams(name, self.defaults, hparams),
+                                                     self.ranges)
 
     # -- public -------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pandas as pd
 import torch
 from torch import nn
 
-from .base import ForecastModel
+from .base import POSITIVE, ForecastModel, Range
 from .layers import CovariateHead, RevIN, moving_average
 
 
@@ -41,17 +42,42 @@ class Naive(_NoFit):
         return self._tie(out.clone())
 
 
+def season_length_for(index: pd.Index) -> int:
+    """Seasonal-naive period from the sampling step: one day of sub-daily data, a week of
+    daily data, a year (52) of weekly data, else 1."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
+        return 1
+    step = pd.Series(index[:1001]).diff().dropna().median()
+    day, week = pd.Timedelta(days=1), pd.Timedelta(days=7)
+    if step < day:
+        return max(1, int(round(day / step)))
+    if step == day:
+        return 7
+    if step == week:
+        return 52
+    return 1
+
+
 class SeasonalNaive(_NoFit):
-    """``y[t + h] = x[t + h - m * ceil(h / m)]``: the last season repeated over the horizon."""
+    """``y[t + h] = x[t + h - m * ceil(h / m)]``: the last season repeated over the horizon.
+
+    ``season_length`` m is an int here. ``"auto"`` (the default of ``XLSTMForecaster`` and of
+    the benchmark) is resolved from the data's time index by :func:`season_length_for` before
+    the model is built.
+    """
 
     name: ClassVar[str] = "seasonal_naive"
     defaults: ClassVar[dict[str, Any]] = {"season_length": 24}
+    ranges: ClassVar[dict[str, Range]] = {"season_length": POSITIVE}
 
     def __init__(self, spec, **hparams):
+        if hparams.get("season_length") == "auto":
+            # The model sees no timestamps: whoever has the data resolves "auto".
+            raise ValueError("seasonal_naive: hparam season_length='auto' is resolved from the data's time "
+                             "index (XLSTMForecaster and the benchmark do it); building the model needs an "
+                             "int, e.g. season_length_for(index)")
         super().__init__(spec, **hparams)
         m = self.hparams["season_length"]
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise ValueError(f"season_length must be a positive int; got {m!r}")
         if m > self.spec.lookback:
             raise ValueError(f"season_length {m} exceeds the lookback {self.spec.lookback}")
         L = self.spec.lookback
@@ -73,13 +99,11 @@ class DLinear(ForecastModel):
 
     name: ClassVar[str] = "dlinear"
     defaults: ClassVar[dict[str, Any]] = {"kernel_size": 25, "individual": False, "revin": False}
+    ranges: ClassVar[dict[str, Range]] = {"kernel_size": POSITIVE}
 
     def __init__(self, spec, **hparams):
         super().__init__(spec, **hparams)
         s, hp = self.spec, self.hparams
-        k = hp["kernel_size"]
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"kernel_size must be a positive int; got {k!r}")
         out = s.horizon * s.n_outputs
         n = s.n_channels if hp["individual"] else 1
         self.seasonal = nn.ModuleList(nn.Linear(s.lookback, out) for _ in range(n))

@@ -58,10 +58,18 @@ class RevIN(nn.Module):
         return y.to(torch.promote_types(y.dtype, mean.dtype)) * std + mean
 
 
-def num_patches(length: int, patch_len: int, stride: int, pad_end: bool = True) -> int:
-    """Patches of ``patch_len`` every ``stride`` steps; ``pad_end`` adds one (PatchTST "end")."""
+def _check_patching(patch_len: int, stride: int) -> None:
     if patch_len < 1 or stride < 1:
         raise ValueError(f"patch_len and stride must be >= 1; got {patch_len}, {stride}")
+    if stride > patch_len:
+        # The steps between two patches would reach no token: a forecaster never wants that.
+        raise ValueError(f"patch stride {stride} is larger than patch_len {patch_len}, so the "
+                         f"{stride - patch_len} steps between patches would be ignored; use stride <= patch_len")
+
+
+def num_patches(length: int, patch_len: int, stride: int, pad_end: bool = True) -> int:
+    """Patches of ``patch_len`` every ``stride`` steps; ``pad_end`` adds one (PatchTST "end")."""
+    _check_patching(patch_len, stride)
     if length < patch_len:
         raise ValueError(f"lookback {length} is shorter than patch_len {patch_len}")
     return (length - patch_len) // stride + 1 + int(pad_end)
@@ -69,9 +77,18 @@ def num_patches(length: int, patch_len: int, stride: int, pad_end: bool = True) 
 
 def patchify(x: torch.Tensor, patch_len: int, stride: int, pad_end: bool = True) -> torch.Tensor:
     """``(..., T) -> (..., N, patch_len)``; ``pad_end`` repeats the last value ``stride`` times first,
-    as PatchTST's ``ReplicationPad1d((0, stride))``."""
+    as PatchTST's ``ReplicationPad1d((0, stride))``.
+
+    Without ``pad_end`` the patches are anchored at the end of the window: when ``T - patch_len``
+    is not a multiple of ``stride``, the oldest ``(T - patch_len) % stride`` steps are dropped,
+    never the newest, which matter most to a forecast. (With ``pad_end`` and
+    ``stride <= patch_len`` every step is covered already.)
+    """
+    _check_patching(patch_len, stride)
     if pad_end:
         x = torch.cat([x, x[..., -1:].expand(*x.shape[:-1], stride)], dim=-1)
+    else:
+        x = x[..., (x.shape[-1] - patch_len) % stride:]
     return x.unfold(-1, patch_len, stride)
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ForecastModel
+from .base import POSITIVE, ForecastModel, Range
 from .layers import CovariateHead, PatchEmbedding, RevIN, check_choice
 
 
@@ -79,6 +79,8 @@ class PatchTST(ForecastModel):
         "revin": True,
         "revin_affine": False,
     }
+    ranges: ClassVar[dict[str, Range]] = {k: POSITIVE for k in ("patch_len", "stride", "d_model", "n_heads",
+                                                                 "n_layers", "d_ff")}
 
     def __init__(self, spec, **hparams):
         super().__init__(spec, **hparams)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .base import ForecastModel
+from .base import NON_NEGATIVE, ForecastModel, Range
 from .layers import RevIN, build_stack, check_choice
 
 
@@ -53,14 +53,13 @@ class XLSTMMixer(ForecastModel):
         "revin": True,
         "revin_affine": False,
     }
+    ranges: ClassVar[dict[str, Range]] = {"num_mem_tokens": NON_NEGATIVE}
 
     def __init__(self, spec, **hparams):
         super().__init__(spec, **hparams)
         hp, s = self.hparams, self.spec
         check_choice(hp["views"], (1, 2), "xlstm_mixer hparam 'views'")
         check_choice(hp["linear_init"], ("default", "last"), "xlstm_mixer hparam 'linear_init'")
-        if not isinstance(hp["num_mem_tokens"], int) or hp["num_mem_tokens"] < 0:
-            raise ValueError(f"num_mem_tokens must be a non-negative int; got {hp['num_mem_tokens']!r}")
         self.stack = build_stack(hp["xlstm"], "xlstm")
         E = self.stack.config.embedding_dim
         L, H = s.lookback, s.horizon

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from .base import ForecastModel
+from .base import POSITIVE, ForecastModel, Range
 from .layers import CovariateHead, PatchEmbedding, RevIN, build_stack
 
 
@@ -21,7 +21,9 @@ class XLSTMPatch(ForecastModel):
     ``xlstm={"slstm_at": "all"}`` gives the sLSTM (P-sLSTM-like) variant.
 
     Hparams:
-        patch_len, stride: patching (PatchTST 16 / 8); ``pad_end`` adds PatchTST's end patch.
+        patch_len, stride: patching (PatchTST 16 / 8), ``stride <= patch_len``; ``pad_end`` adds
+            PatchTST's end patch; without it the patches end at the window's last step (the
+            oldest ``(L - patch_len) % stride`` steps are dropped).
         xlstm: ``XLSTMStackConfig`` dict (merged into the defaults; ``embedding_dim`` is E).
         dropout: on the patch tokens; the stack's own ``xlstm.dropout`` acts inside the blocks.
         head_dropout: before the flatten head.
@@ -51,6 +53,7 @@ class XLSTMPatch(ForecastModel):
         "revin": True,
         "revin_affine": False,
     }
+    ranges: ClassVar[dict[str, Range]] = {"patch_len": POSITIVE, "stride": POSITIVE}
 
     def __init__(self, spec, **hparams):
         super().__init__(spec, **hparams)
