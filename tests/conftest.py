@@ -18,13 +18,15 @@ if "TRITON_INTERPRET" not in os.environ:
 import pytest  # noqa: E402
 
 #: Test folders whose tiny models run faster on one torch thread (far faster when other jobs
-#: share the CPU); the thread count is restored after each test.
+#: share the CPU); the thread count is restored after each test. Elsewhere a module opts in
+#: with ``pytestmark = pytest.mark.one_thread``.
 ONE_THREAD_DIRS = {"streaming", "tuning"}
 
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread_for_tiny_models(request):
-    if os.path.basename(os.path.dirname(str(request.node.fspath))) not in ONE_THREAD_DIRS:
+    in_dir = os.path.basename(os.path.dirname(str(request.node.fspath))) in ONE_THREAD_DIRS
+    if not in_dir and request.node.get_closest_marker("one_thread") is None:
         yield
         return
     import torch

@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from xlstm_ts import XLSTMForecaster
 from xlstm_ts.data import TimeSeries, predictions_frame, read_series_file
@@ -21,12 +20,7 @@ FAST = {"model": "dlinear", "horizon": 4, "lookback": 8, "max_epochs": 1, "batch
 IN_SAMPLE = "in-sample"  # a phrase of the cross_validation warning
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.one_thread  # tiny models (tests/conftest.py)
 
 
 def panel(n: int = 60, ids=("s0", "s1")) -> pd.DataFrame:

@@ -34,12 +34,7 @@ def assert_same_forecast(a: pd.DataFrame, b: pd.DataFrame) -> None:
     np.testing.assert_allclose(a["y_hat"].to_numpy(), b["y_hat"].to_numpy(), rtol=0, atol=1e-5)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.one_thread  # tiny models (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

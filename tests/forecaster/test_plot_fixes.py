@@ -27,12 +27,7 @@ FAST = {"model": "dlinear", "horizon": H, "lookback": L, "max_epochs": 1, "batch
                            "enable_model_summary": False}}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.one_thread  # tiny models (tests/conftest.py)
 
 
 @pytest.fixture

@@ -39,12 +39,7 @@ from xlstm_ts.nn.functional.backend import triton_unavailable_reason
 E = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.one_thread  # tiny models (tests/conftest.py)
 
 
 def mlstm_inputs(B=1, H=1, S=12, D=4, seed=0):

@@ -61,12 +61,7 @@ from xlstm_ts.nn.functional.backend import triton_unavailable_reason
 BIG = 1e4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.one_thread  # tiny models (tests/conftest.py)
 
 
 def _triton_device() -> str | None:
