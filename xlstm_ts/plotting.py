@@ -12,7 +12,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,14 +28,24 @@ if TYPE_CHECKING:
 CUTOFF_COL = "cutoff"
 
 
-def _figure(n_panels: int) -> tuple[Figure, list[Axes]]:
-    """A figure of ``n_panels`` stacked axes on its own Agg canvas (no pyplot state)."""
+def agg_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1) -> tuple[Figure, Any]:
+    """A figure with an ``(nrows, ncols)`` array of axes on its own Agg canvas.
+
+    No pyplot state: the user's matplotlib backend (a notebook's inline one, Qt) is left as it
+    is, and nothing stays open. Every plot of the package is drawn on one of these.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 2.6 * n_panels))
+    fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
-    return fig, list(fig.subplots(n_panels, 1, squeeze=False)[:, 0])
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def _figure(n_panels: int) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n_panels`` stacked axes (:func:`agg_figure`)."""
+    fig, axes = agg_figure((10, 2.6 * n_panels), n_panels)
+    return fig, list(axes[:, 0])
 
 
 def _long_history(history: pd.DataFrame, ids: set[str], id_col: str, time_col: str,

@@ -50,10 +50,7 @@ def _collect(out_dirs: Iterable[Path]) -> dict[tuple[str, int], dict[tuple[str, 
 def plot_samples(out_dirs: Iterable[str | Path], plot_dir: str | Path) -> list[Path]:
     """Write ``<plot_dir>/<dataset>_L<L>_H<H>.png`` (L: the look-back the plot's models share);
     returns the paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from xlstm_ts.plotting import agg_figure
 
     plot_dir = Path(plot_dir)
     paths = []
@@ -63,7 +60,7 @@ def plot_samples(out_dirs: Iterable[str | Path], plot_dir: str | Path) -> list[P
         # guard: only models scored on the same sample windows share the plot
         by_model = {k: a for k, a in by_model.items() if np.array_equal(a["index"], first["index"])}
         n = len(first["y"])
-        fig, axes = plt.subplots(n, 1, figsize=(10, 2.6 * n), squeeze=False)
+        fig, axes = agg_figure((10, 2.6 * n), n)
         hist = min(common, 2 * H)
         for k in range(n):
             ax = axes[k, 0]
@@ -84,6 +81,5 @@ def plot_samples(out_dirs: Iterable[str | Path], plot_dir: str | Path) -> list[P
         plot_dir.mkdir(parents=True, exist_ok=True)
         path = plot_dir / f"{ds}_L{common}_H{H}.png"
         fig.savefig(path, dpi=90)
-        plt.close(fig)
         paths.append(path)
     return paths

@@ -154,13 +154,12 @@ def write_table(results: dict, path: Path) -> Path:
 
 def plot_curves(results: dict, path: Path) -> Path | None:
     try:
-        import matplotlib
+        from xlstm_ts.plotting import agg_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        fig, axes = agg_figure((7, 4.5))
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax = axes[0, 0]
     for i, (name, r) in enumerate(results["models"].items()):
         color = f"C{i}"
         tr = r["train_curve"]
@@ -177,7 +176,6 @@ def plot_curves(results: dict, path: Path) -> Path | None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
