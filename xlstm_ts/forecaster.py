@@ -66,6 +66,10 @@ _FORECAST_SCALE_HINT = ("the series' scaler was fitted on data of a very differe
                         "that includes these values, or pass the series under a new unique_id so that "
                         "it is scaled by its own history")
 
+#: The same for future covariates (``futr_cols``, in ``df`` or ``futr_df``).
+_FUTR_SCALE_HINT = ("the covariate scaler was fitted on values of a very different scale: refit on data that "
+                    "includes values of this scale, or clip the covariate")
+
 
 class XLSTMForecaster(BaseEstimator):
     """Forecast many time series with an xLSTM (or baseline) network trained by Lightning.
@@ -300,6 +304,9 @@ class XLSTMForecaster(BaseEstimator):
         check_scaled_range(scaled, [s.values for s in new], [s.unique_id for s in new], [s.ds for s in new],
                            "update changed nothing: remove or clip the outlier, or refit on data that "
                            "includes values of this scale")
+        self._check_futr_range([s.futr for s in new], [s.unique_id for s in new],
+                               [s.ds for s in new], "update changed nothing: remove or clip the outlier, or "
+                               "refit on data that includes values of this scale")
         L = self.lookback
         history = list(self.history_)
         for s in new:
@@ -942,6 +949,15 @@ class XLSTMForecaster(BaseEstimator):
             return None
         return [self.futr_scaler_.transform(s.futr).astype(np.float32) for s in series]
 
+    def _check_futr_range(self, raw: Sequence[np.ndarray], uids: Sequence[str], times: Sequence[pd.Index],
+                          hint: str) -> None:
+        """Future covariates far beyond the scale of the fit's: the same float32 guard as for the
+        targets (a recurrent state that read one would stay NaN). ``raw``: (T, F) per series."""
+        if self.futr_scaler_ is None:
+            return
+        scaled = [self.futr_scaler_.transform(np.asarray(r, dtype=np.float64)) for r in raw]
+        check_scaled_range(scaled, raw, uids, times, f"(a future covariate value) {hint}")
+
     def _scaled_static(self, series: list[TimeSeries]) -> np.ndarray | None:
         if self.static_scaler_ is None:
             return None
@@ -999,6 +1015,10 @@ class XLSTMForecaster(BaseEstimator):
             if futr_future is None:
                 raise ValueError("future covariates are required for this model")
             futr = np.stack([np.concatenate([s.futr[-L:], f]) for s, f in zip(series, futr_future, strict=True)])
+            self._check_futr_range(list(futr), [s.unique_id for s in series],
+                                   [_with_future_steps(s.ds[-L:], len(f)) for s, f in zip(series, futr_future,
+                                                                                          strict=True)],
+                                   _FUTR_SCALE_HINT)
             batch["x_futr"] = torch.from_numpy(self.futr_scaler_.transform(futr.reshape(-1, futr.shape[-1]))
                                                .reshape(futr.shape).astype(np.float32))
         if self.static_scaler_ is not None:
@@ -1033,11 +1053,18 @@ class XLSTMForecaster(BaseEstimator):
             # The whole series is read (not a window): any of its values could make the state NaN.
             check_scaled_range(values, [s.values for s in series], [s.unique_id for s in series],
                                [s.ds for s in series], _FORECAST_SCALE_HINT)
+            if self.futr_scaler_ is not None:
+                self._check_futr_range([s.futr for s in series], [s.unique_id for s in series],
+                                       [s.ds for s in series], _FUTR_SCALE_HINT)
             stream = read_series(self.model_, values, self._scaled_futr(series), static)
         fut = None
         if self.futr_scaler_ is not None:
             if futr_future is None:
                 raise ValueError("future covariates are required for this model")
+            self._check_futr_range(futr_future, [s.unique_id for s in series],
+                                   [_with_future_steps(s.ds[:0], len(f)) for s, f in zip(series, futr_future,
+                                                                                          strict=True)],
+                                   _FUTR_SCALE_HINT)
             f = np.stack(futr_future)
             fut = torch.from_numpy(self.futr_scaler_.transform(f.reshape(-1, f.shape[-1]))
                                    .reshape(f.shape).astype(np.float32))
@@ -1116,6 +1143,11 @@ class XLSTMForecaster(BaseEstimator):
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _with_future_steps(ds: pd.Index, n: int) -> pd.Index:
+    """``ds`` followed by labels of the ``n`` forecast steps, for error messages."""
+    return pd.Index([*ds, *(f"forecast step {i + 1}" for i in range(n))], dtype=object)
+
 
 def _for_inference(net: torch.nn.Module) -> torch.nn.Module:
     """The trained network on the CPU, in eval mode and float32: a ``"64-true"`` or

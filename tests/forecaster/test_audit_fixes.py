@@ -147,3 +147,34 @@ def test_true_precisions_fit_predict_save_and_load(long_panel, tmp_path, kind, p
     assert np.isfinite(est.update(next_rows(long_panel, "s0", [10.0])).predict()["y_hat"]).all()
     est.save(tmp_path / "model")
     assert_same_forecast(XLSTMForecaster.load(tmp_path / "model").predict(), est.predict())
+
+
+# ---------------------------------------------------------------------- 5: future covariate range
+
+
+def _with_temp(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(temp=np.cos(np.arange(len(df)) / 7.0))
+
+
+def _futr(df: pd.DataFrame, n: int, temp: float) -> pd.DataFrame:
+    rows = []
+    for uid, g in df.groupby("unique_id"):
+        ds = pd.date_range(g["ds"].iloc[-1], periods=n + 1, freq="h")[1:]
+        rows.append(pd.DataFrame({"unique_id": uid, "ds": ds, "temp": temp}))
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_future_covariates_beyond_the_scaled_range_are_refused(long_panel, kind):
+    df = _with_temp(long_panel)
+    est = make(kind, futr_cols=["temp"], calendar=False).fit(df)
+    with pytest.raises(ValueError, match=r"has value 1e\+25 at forecast step 3.*a future covariate value"):
+        est.predict(futr_df=_futr(df, 6, 0.5).assign(temp=[0.5, 0.5, 1e25, 0.5, 0.5, 0.5] * 2))
+    assert np.isfinite(est.predict(futr_df=_futr(df, 6, 0.5))["y_hat"]).all()
+    bad = next_rows(df, "s0", [1.0, 2.0]).assign(temp=[0.1, 1e25])
+    state = None if est.stream_ is None else est.stream_.copy()
+    with pytest.raises(ValueError, match=r"series 's0' has value 1e\+25 .*update changed nothing"):
+        est.update(bad)
+    if state is not None:  # the recurrent state did not read it
+        assert torch.equal(est.stream_.n_seen, state.n_seen)
+    assert np.isfinite(est.predict(futr_df=_futr(df, 6, 0.5))["y_hat"]).all()
