@@ -37,7 +37,7 @@ import triton
 
 from ._utils import interpreting, next_pow2
 
-# name -> candidates as (BK, BV, num_warps, num_stages); the first is the default. Pruned after
+# name -> candidates as (BK, BV, num_warps, num_stages) (the defaults, per head width, are below). Pruned after
 # the H200 check of 2026-11-26 (module docstring).
 CANDIDATES: dict[str, list[tuple[int, int, int, int]]] = {
     # sequential over chunks, grid (Dqk tiles, Dv tiles, BH)
