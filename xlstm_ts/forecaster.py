@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import __version__
+from ._scalars import is_int, is_number
 from .data import (
     ChannelScaler,
     PerSeriesScaler,
@@ -365,7 +366,7 @@ class XLSTMForecaster(BaseEstimator):
         if not fit_here:
             self._check_fitted()
         for name, value in (("n_windows", n_windows), ("step", self.horizon if step is None else step)):
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}")
         clash = {self.id_col, self.time_col} & {"cutoff", "y_hat", "y"}
         if clash:
@@ -556,13 +557,13 @@ class XLSTMForecaster(BaseEstimator):
     def _check_params(self) -> None:
         for name in ("horizon", "lookback", "stride", "batch_size", "max_epochs"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}")
-        if self.val_size is not None and (not _is_int(self.val_size) or self.val_size < 0):
+        if self.val_size is not None and (not is_int(self.val_size) or self.val_size < 0):
             raise ValueError(f"val_size must be None or an int >= 0; got {self.val_size!r}")
         for name, low in (("learning_rate", 0.0), ("weight_decay", None)):
             value = getattr(self, name)
-            if not _is_number(value) or not np.isfinite(value) or value < 0 or (low is not None and value <= low):
+            if not is_number(value) or not np.isfinite(value) or value < 0 or (low is not None and value <= low):
                 rule = "a positive number" if low is not None else "a number >= 0"
                 raise ValueError(f"{name} must be {rule}; got {value!r}")
         if self.quantiles is not None:
@@ -570,7 +571,7 @@ class XLSTMForecaster(BaseEstimator):
                 raise ValueError(f"quantiles must be a list of levels in (0, 1), e.g. [0.1, 0.9]; "
                                  f"got {self.quantiles!r}")
             qs = list(self.quantiles)
-            if not qs or any(not _is_number(q) or not 0 < float(q) < 1 for q in qs):
+            if not qs or any(not is_number(q) or not 0 < float(q) < 1 for q in qs):
                 raise ValueError(f"quantiles must be levels in (0, 1); got {self.quantiles!r}")
             if self.loss != "quantile":
                 raise ValueError(f"quantiles need loss='quantile'; got loss={self.loss!r}")
@@ -581,7 +582,7 @@ class XLSTMForecaster(BaseEstimator):
             raise ValueError(f"valid_loss must be None or one of {list(POINT_LOSSES)}; got {self.valid_loss!r}")
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise TypeError(f"model_params must be a dict; got {type(self.model_params).__name__}")
-        if self.random_state is not None and not _is_int(self.random_state):
+        if self.random_state is not None and not is_int(self.random_state):
             raise TypeError(
                 f"random_state must be an int or None (a RandomState is not supported: the seed goes to "
                 f"torch, the batch order and Lightning and is saved with the model); got {self.random_state!r}")
@@ -612,8 +613,8 @@ class XLSTMForecaster(BaseEstimator):
             return None if x is None else [x] if isinstance(x, str) else [v.item() if isinstance(v, np.generic) else v
                                                                             for v in x]
         return {
-            "horizon": int(self.horizon) if _is_int(self.horizon) else self.horizon,
-            "lookback": int(self.lookback) if _is_int(self.lookback) else self.lookback,
+            "horizon": int(self.horizon) if is_int(self.horizon) else self.horizon,
+            "lookback": int(self.lookback) if is_int(self.lookback) else self.lookback,
             "model": self.model,
             "model_params": json.dumps(self.model_params, sort_keys=True, default=str),
             "loss": self.loss,
@@ -950,13 +951,15 @@ class XLSTMForecaster(BaseEstimator):
         return [self.futr_scaler_.transform(s.futr).astype(np.float32) for s in series]
 
     def _check_futr_range(self, raw: Sequence[np.ndarray], uids: Sequence[str], times: Sequence[pd.Index],
-                          hint: str) -> None:
-        """Future covariates far beyond the scale of the fit's: the same float32 guard as for the
-        targets (a recurrent state that read one would stay NaN). ``raw``: (T, F) per series."""
+                          hint: str) -> list[np.ndarray] | None:
+        """``raw`` future covariates ((T, F) per series) scaled, after the same float32 guard as
+        for the targets (a recurrent state that read a value far beyond the fit's scale would
+        stay NaN). None without covariates."""
         if self.futr_scaler_ is None:
-            return
+            return None
         scaled = [self.futr_scaler_.transform(np.asarray(r, dtype=np.float64)) for r in raw]
         check_scaled_range(scaled, raw, uids, times, f"(a future covariate value) {hint}")
+        return scaled
 
     def _scaled_static(self, series: list[TimeSeries]) -> np.ndarray | None:
         if self.static_scaler_ is None:
@@ -1015,12 +1018,10 @@ class XLSTMForecaster(BaseEstimator):
             if futr_future is None:
                 raise ValueError("future covariates are required for this model")
             futr = np.stack([np.concatenate([s.futr[-L:], f]) for s, f in zip(series, futr_future, strict=True)])
-            self._check_futr_range(list(futr), [s.unique_id for s in series],
-                                   [_with_future_steps(s.ds[-L:], len(f)) for s, f in zip(series, futr_future,
-                                                                                          strict=True)],
-                                   _FUTR_SCALE_HINT)
-            batch["x_futr"] = torch.from_numpy(self.futr_scaler_.transform(futr.reshape(-1, futr.shape[-1]))
-                                               .reshape(futr.shape).astype(np.float32))
+            scaled = self._check_futr_range(list(futr), [s.unique_id for s in series],
+                                            [_with_future_steps(s.ds[-L:], len(f))
+                                             for s, f in zip(series, futr_future, strict=True)], _FUTR_SCALE_HINT)
+            batch["x_futr"] = torch.from_numpy(np.stack(scaled).astype(np.float32))
         if self.static_scaler_ is not None:
             batch["static"] = torch.from_numpy(self._scaled_static(series))
         preds = []
@@ -1053,21 +1054,18 @@ class XLSTMForecaster(BaseEstimator):
             # The whole series is read (not a window): any of its values could make the state NaN.
             check_scaled_range(values, [s.values for s in series], [s.unique_id for s in series],
                                [s.ds for s in series], _FORECAST_SCALE_HINT)
-            if self.futr_scaler_ is not None:
-                self._check_futr_range([s.futr for s in series], [s.unique_id for s in series],
-                                       [s.ds for s in series], _FUTR_SCALE_HINT)
-            stream = read_series(self.model_, values, self._scaled_futr(series), static)
+            futr = self._check_futr_range([s.futr for s in series], [s.unique_id for s in series],
+                                          [s.ds for s in series], _FUTR_SCALE_HINT)
+            stream = read_series(self.model_, values,
+                                 None if futr is None else [f.astype(np.float32) for f in futr], static)
         fut = None
         if self.futr_scaler_ is not None:
             if futr_future is None:
                 raise ValueError("future covariates are required for this model")
-            self._check_futr_range(futr_future, [s.unique_id for s in series],
-                                   [_with_future_steps(s.ds[:0], len(f)) for s, f in zip(series, futr_future,
-                                                                                          strict=True)],
-                                   _FUTR_SCALE_HINT)
-            f = np.stack(futr_future)
-            fut = torch.from_numpy(self.futr_scaler_.transform(f.reshape(-1, f.shape[-1]))
-                                   .reshape(f.shape).astype(np.float32))
+            scaled = self._check_futr_range(futr_future, [s.unique_id for s in series],
+                                            [_with_future_steps(s.ds[:0], len(f))
+                                             for s, f in zip(series, futr_future, strict=True)], _FUTR_SCALE_HINT)
+            fut = torch.from_numpy(np.stack(scaled).astype(np.float32))
         st = None if static is None else torch.from_numpy(static)
         with torch.no_grad():
             pred = self.model_.head(stream.last_out, stream.recent, fut, st)
@@ -1160,15 +1158,6 @@ def _slice(s: TimeSeries, start: int, end: int) -> TimeSeries:
     return dataclasses.replace(
         s, ds=s.ds[start:end], values=s.values[start:end],
         futr=None if s.futr is None else s.futr[start:end])
-
-
-def _is_int(x: object) -> bool:
-    """A Python or NumPy integer (what ``ParameterGrid`` hands out), not a bool."""
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _is_number(x: object) -> bool:
-    return _is_int(x) or isinstance(x, (float, np.floating))
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

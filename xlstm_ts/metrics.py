@@ -7,11 +7,12 @@ propagate NaN: one NaN actual or forecast makes the result NaN, as ``numpy.mean`
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from xlstm_ts._scalars import is_int
 
 #: Label of the aggregate row of :func:`evaluate` (a series may not be called so).
 OVERALL = "overall"
@@ -64,7 +65,7 @@ def mase(y: np.ndarray, y_hat: np.ndarray, y_train: np.ndarray, season: int = 1)
     A constant training channel has scale 0: its MASE is 0 for a perfect forecast, else inf.
     """
     y, y_hat = _check_targets(y, y_hat)
-    if isinstance(season, bool) or not isinstance(season, numbers.Integral):
+    if not is_int(season):
         raise TypeError(f"season must be a positive integer, got {season!r}")
     if season < 1:
         raise ValueError(f"season must be a positive integer, got {season!r}")

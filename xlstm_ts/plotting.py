@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from xlstm_ts._scalars import is_int
+
 from .data.validation import listing
 
 if TYPE_CHECKING:
@@ -138,8 +140,7 @@ def plot_forecast(
     Returns:
         The path written, or the :class:`~matplotlib.figure.Figure` when ``path`` is None.
     """
-    if max_series is not None and (isinstance(max_series, bool) or not isinstance(max_series, (int, np.integer))
-                                   or max_series < 1):
+    if max_series is not None and (not is_int(max_series) or max_series < 1):
         raise ValueError(f"max_series must be a positive int or None; got {max_series!r}")
     if forecast.empty:
         raise ValueError("nothing to plot: the forecast frame is empty")

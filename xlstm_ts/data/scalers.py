@@ -25,7 +25,6 @@ before scaling it, so a non-finite value here is a bug that would otherwise spre
 
 from __future__ import annotations
 
-import numbers
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +33,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.utils import Tags
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+
+from xlstm_ts._scalars import is_int
 
 __all__ = ["SCALER_METHODS", "ChannelScaler", "PerSeriesScaler", "make_scaler"]
 
@@ -212,7 +213,7 @@ class PerSeriesScaler(BaseEstimator):
     def _row(self, series: int | str) -> int:
         check_is_fitted(self)
         # int() would truncate 1.5 (or take True as 1) to a valid row: refuse non-integers.
-        if isinstance(series, bool) or not isinstance(series, (str, numbers.Integral)):
+        if not (isinstance(series, str) or is_int(series)):
             raise TypeError(f"series must be a str id or an int index, got {series!r}")
         if isinstance(series, str):
             try:
@@ -340,7 +341,7 @@ def _check_ids(ids: Sequence[str | int], n_series: int) -> list[str]:
     duplicate would make ``transform(x, id)`` silently use the first of its series.
     """
     ids = list(ids)
-    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, (str, numbers.Integral))]
+    bad = [i for i in ids if not (isinstance(i, str) or is_int(i))]
     if bad:
         raise TypeError(f"series ids must be str or int, got {bad[0]!r} ({type(bad[0]).__name__})")
     if len(ids) != n_series:

@@ -8,12 +8,9 @@ fields up front so the CLI prints one clear line instead.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+from xlstm_ts._scalars import is_int, is_number
 
 
 def check_positive(spec: object, ints: Iterable[str] = (), floats: Iterable[str] = (),
@@ -26,13 +23,13 @@ def check_positive(spec: object, ints: Iterable[str] = (), floats: Iterable[str]
         v = getattr(spec, name)
         if v is None and name in optional:
             continue
-        if not _is_int(v) or v < 1:
+        if not is_int(v) or v < 1:
             raise ValueError(f"{kind}.{name} must be an integer >= 1; got {v!r}")
     for name in floats:
         v = getattr(spec, name)
         if v is None and name in optional:
             continue
-        if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        if is_number(v):
             if math.isfinite(v) and v > 0:
                 continue
         raise ValueError(f"{kind}.{name} must be a finite number > 0; got {v!r}")

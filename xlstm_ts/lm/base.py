@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
+
+from xlstm_ts._scalars import is_int
 
 
 def soft_cap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
@@ -109,7 +110,7 @@ class LanguageModel(nn.Module):
         Returns ids of the same layout as ``prompt`` with the new tokens appended (a string
         for a string prompt). ``temperature=0`` is greedy decoding.
         """
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) or max_new_tokens < 0:
+        if not is_int(max_new_tokens) or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be an integer >= 0; got {max_new_tokens!r}")
         as_text = isinstance(prompt, str)
         if as_text:

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xlstm_ts._scalars import is_int, is_number
+
 
 @dataclass
 class ModelSpec:
@@ -126,10 +128,9 @@ def check_hparams(model_name: str, defaults: dict[str, Any], hparams: dict[str, 
         if kind is bool:
             ok = isinstance(value, (bool, np.bool_))
         elif kind is int:
-            ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            ok = is_int(value)
         elif kind is float:
-            ok = (isinstance(value, (int, float, np.integer, np.floating))
-                  and not isinstance(value, (bool, np.bool_)) and math.isfinite(value))
+            ok = is_number(value) and math.isfinite(value)
         else:
             ok = isinstance(value, str)
         if ok and rng is not None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from xlstm_ts._scalars import is_int
 
 EPS = 1e-6
 
@@ -48,7 +49,7 @@ def as_int(value, name: str, minimum: int = 1) -> int:
     numpy integers are accepted (values taken from arrays); bools are refused although ``bool``
     is an int subclass, and so are floats (``int(1.5)`` would silently truncate).
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if not is_int(value) or value < minimum:
         what = {0: "a non-negative int", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
         raise ValueError(f"{name} must be {what}; got {value!r}")
     return int(value)
