@@ -45,6 +45,7 @@ from typing import Any
 
 import yaml
 
+from xlstm_ts._dicts import deep_merge
 from xlstm_ts.bench.protocol import PROTOCOLS
 from xlstm_ts.models import MODELS, model_hparams
 from xlstm_ts.models.losses import LOSSES, POINT_LOSSES
@@ -58,7 +59,6 @@ __all__ = [
     "find_preset",
     "list_bench_presets",
     "load_bench_config",
-    "merge",
     "resolve_model",
 ]
 
@@ -87,17 +87,6 @@ FAMILY_PRESET = {"ett-hour": "etth1", "ett-minute": "ettm1"}
 REGIMES = ("long", "short")
 # keys holding lists, with the type of their items (a scalar is read as a one-item list)
 LIST_KEYS = {"datasets": str, "horizons": int, "regimes": str, "seeds": int, "run": str}
-
-
-def merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
-    """Deep merge (``over`` wins; nested dicts merge)."""
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def _preset_dir():
@@ -326,17 +315,17 @@ def resolve_model(cfg: dict[str, Any], label: str, regime: str, horizon: int,
     entry = entry or {}
     name = entry.get("model", label)
     hp = copy.deepcopy(entry.get("hparams") or {})
-    train = merge(TRAIN_DEFAULTS, cfg.get("train") or {})
-    train = merge(train, entry.get("train") or {})
+    train = deep_merge(TRAIN_DEFAULTS, cfg.get("train") or {})
+    train = deep_merge(train, entry.get("train") or {})
     by_regime = (entry.get("by_regime") or {}).get(regime) or {}
     # most specific last: the regime's, the horizon's, the horizon's within the regime
     for part in (by_regime,
                  _for_horizon(entry.get("by_horizon"), horizon),
                  _for_horizon(by_regime.get("by_horizon"), horizon)):
         if part:
-            hp = merge(hp, part.get("hparams") or {})
-            train = merge(train, part.get("train") or {})
-    train = merge(train, {k: v for k, v in (train_override or {}).items() if v is not None})
+            hp = deep_merge(hp, part.get("hparams") or {})
+            train = deep_merge(train, part.get("train") or {})
+    train = deep_merge(train, {k: v for k, v in (train_override or {}).items() if v is not None})
     # Validate hparam names early, nested ones (the xlstm stack's) included.
     bad = sorted(set(hp) - set(model_hparams(name)))
     if bad:

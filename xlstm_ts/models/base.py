@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xlstm_ts._dicts import deep_merge
 from xlstm_ts._scalars import is_int, is_number
 
 
@@ -60,28 +61,13 @@ class ModelSpec:
         return cls(**d)
 
 
-def _merge(defaults: dict[str, Any], given: dict[str, Any], where: str, check_keys: bool) -> dict[str, Any]:
-    """Deep-merge ``given`` into a copy of ``defaults``; unknown keys are errors when ``check_keys``."""
-    out = copy.deepcopy(defaults)
-    for key, value in given.items():
-        if check_keys and key not in defaults:
-            raise ValueError(f"unknown hparam {where}{key!r}; valid hparams: {sorted(defaults)}")
-        if isinstance(out.get(key), dict):
-            if not isinstance(value, dict):
-                raise ValueError(f"hparam {where}{key!r} must be a dict; got {type(value).__name__}")
-            # Nested dicts (e.g. the xLSTM stack config) are validated by their own dataclass.
-            out[key] = _merge(out[key], value, f"{where}{key}.", check_keys=False)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def resolve_hparams(model_name: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """Defaults updated with ``given``; an unknown top-level name raises a ValueError listing the valid ones."""
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise ValueError(f"unknown hparams {unknown} for model {model_name!r}; valid hparams: {sorted(defaults)}")
-    return _merge(defaults, given, "", check_keys=True)
+    # Nested dicts (e.g. the xLSTM stack config) are validated by their own dataclass.
+    return deep_merge(defaults, given, strict="hparam ")
 
 
 #: ``(low, high)`` bounds of a numeric hparam, ``low <= value < high`` (None: unbounded).

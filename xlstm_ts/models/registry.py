@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from .base import ForecastModel, ModelSpec, _merge
+from .._dicts import deep_merge
+from .base import ForecastModel, ModelSpec
 from .baselines import DLinear, Naive, SeasonalNaive
 from .patchtst import PatchTST
 from .xlstm_mixer import XLSTMMixer
@@ -115,5 +116,5 @@ def load_preset(name_or_path: str | Path) -> dict[str, Any]:
 def build_from_preset(name_or_path: str | Path, spec: ModelSpec | dict[str, Any], **overrides: Any) -> ForecastModel:
     """Build the model of a preset; ``overrides`` are merged over the preset's hparams."""
     p = load_preset(name_or_path)
-    hp = _merge(p["hparams"], overrides, "", check_keys=False)
+    hp = deep_merge(p["hparams"], overrides, strict="hparam ")
     return build_model(p["model"], spec, **hp)

@@ -153,9 +153,10 @@ def param_importances(study: optuna.Study, seed: int = 0) -> tuple[dict[str, flo
 
 def save_plots(study: optuna.Study, out_dir: Path, importances: dict[str, float] | None = None) -> tuple[dict[str, Path], dict[str, str]]:
     """Optimisation history, parallel coordinates (and importances) as PNG; returns (files, skipped)."""
+    # Optuna draws with pyplot and sets its own style: the session's backend is left alone (no
+    # matplotlib.use; headless sessions fall back to Agg by themselves), the style is undone by
+    # rc_context, and every figure is closed after its save.
     import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
@@ -166,23 +167,25 @@ def save_plots(study: optuna.Study, out_dir: Path, importances: dict[str, float]
             ("parallel_coordinate", ovm.plot_parallel_coordinate, 1)]
     if importances:
         jobs.append(("param_importances", ovm.plot_param_importances, 2))
+    user_figures = set(plt.get_fignums())
     for name, fn, need in jobs:
         if n_complete < need:
             skipped[name] = f"needs {need} complete trial(s)"
             continue
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), matplotlib.rc_context():
                 warnings.simplefilter("ignore")
                 ax = fn(study)
-            fig = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
-            fig.set_size_inches(max(fig.get_size_inches()[0], 9), max(fig.get_size_inches()[1], 5))
-            path = _atomic(out_dir / f"{name}.png",
-                           lambda p, fig=fig: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
-            plt.close(fig)
+                fig = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
+                fig.set_size_inches(max(fig.get_size_inches()[0], 9), max(fig.get_size_inches()[1], 5))
+                path = _atomic(out_dir / f"{name}.png",
+                               lambda p, fig=fig: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
+                plt.close(fig)
             files[name] = path
         except Exception as e:  # noqa: BLE001 - a plot must never lose the results
             skipped[name] = f"{type(e).__name__}: {e}"
-            plt.close("all")
+            for num in set(plt.get_fignums()) - user_figures:  # only what the failed plot opened
+                plt.close(num)
     return files, skipped
 
 

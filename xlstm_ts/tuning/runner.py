@@ -19,6 +19,7 @@ import optuna
 import pandas as pd
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 
+from .._dicts import deep_merge
 from . import storage as _st
 from .objective import METRICS, make_objective, make_pruner, make_sampler, make_worker_sampler
 from .report import (
@@ -30,7 +31,7 @@ from .report import (
     write_json,
     write_table,
 )
-from .space import SearchSpace, TuneConfig, deep_merge, load_config, resolve_base_params
+from .space import SearchSpace, TuneConfig, load_config, resolve_base_params
 
 __all__ = ["TuneResult", "tune", "tune_estimator"]
 

@@ -51,12 +51,13 @@ from typing import Any
 
 import yaml
 
+from .._dicts import deep_merge
+
 __all__ = [
     "Param",
     "SearchSpace",
     "TuneConfig",
     "bundled_configs",
-    "deep_merge",
     "estimator_param_names",
     "load_config",
     "resolve_base_params",
@@ -81,17 +82,6 @@ def estimator_param_names() -> list[str]:
 
     sig = inspect.signature(XLSTMForecaster.__init__)
     return [n for n in sig.parameters if n != "self"]
-
-
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with ``over`` merged in; nested dicts merge, other values replace."""
-    out = copy.deepcopy(dict(base))
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def _number(key: str, name: str, value: Any, kind: str) -> float | int:
