@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from xlstm_ts.training import quiet_lightning
+from xlstm_ts.training.module import adam_eps
 
 from .base import LanguageModel
 
@@ -80,7 +81,8 @@ class LMModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(param_groups(self.model, self.weight_decay), lr=self.learning_rate, betas=self.betas)
+        opt = torch.optim.AdamW(param_groups(self.model, self.weight_decay), lr=self.learning_rate, betas=self.betas,
+                                eps=adam_eps(self.model.parameters()))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, self.warmup_steps, self.max_steps, self.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

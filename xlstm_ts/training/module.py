@@ -9,6 +9,16 @@ from torch import nn
 LR_SCHEDULES = ("cosine", "halving", "constant")
 
 
+def adam_eps(params) -> float:
+    """Adam's epsilon for these parameters: 1e-8 (torch's default), 1e-4 for float16 ones.
+
+    In float16 (``precision="16-true"``) 1e-8 rounds to 0, and a second-moment estimate that
+    underflows to 0 makes the update 0/0: the loss is NaN after the first steps. bfloat16 has
+    float32's exponent range and keeps the default.
+    """
+    return 1e-4 if any(p.dtype == torch.float16 for p in params) else 1e-8
+
+
 class ForecastModule(L.LightningModule):
     """Wraps a forecasting network and its loss for Lightning.
 
@@ -84,7 +94,8 @@ class ForecastModule(L.LightningModule):
         return self.model(batch)
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
+                                eps=adam_eps(self.parameters()))
         if self.lr_schedule == "constant":
             return opt
         if self.lr_schedule == "halving":
