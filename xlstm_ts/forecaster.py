@@ -946,9 +946,13 @@ class XLSTMForecaster(BaseEstimator):
         return sorted({float(q) for q in self.quantiles})
 
     def _scaled_futr(self, series: list[TimeSeries]) -> list[np.ndarray] | None:
-        if self.futr_scaler_ is None:
-            return None
-        return [self.futr_scaler_.transform(s.futr).astype(np.float32) for s in series]
+        """The fit data's future covariates scaled (float32), range-checked like its targets."""
+        scaled = self._check_futr_range([s.futr for s in series],
+                                        [s.unique_id for s in series], [s.ds for s in series],
+                                        "remove or clip the outlier, or pass val_size=0 if it lies in the "
+                                        "validation span at the end of the series (the scaler is fitted "
+                                        "on the training span)")
+        return None if scaled is None else [z.astype(np.float32) for z in scaled]
 
     def _check_futr_range(self, raw: Sequence[np.ndarray], uids: Sequence[str], times: Sequence[pd.Index],
                           hint: str) -> list[np.ndarray] | None:

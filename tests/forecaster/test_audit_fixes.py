@@ -156,6 +156,17 @@ def _with_temp(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(temp=np.cos(np.arange(len(df)) / 7.0))
 
 
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_fit_refuses_a_future_covariate_beyond_the_scaled_range(long_panel, kind):
+    # the covariate scaler is fitted on the training span; an outlier in the validation span at
+    # the end used to reach the network unchecked (NaN validation loss or a poisoned state)
+    df = _with_temp(long_panel)
+    last = df.index[df["unique_id"] == "s1"][-2]
+    df.loc[last, "temp"] = 1e25
+    with pytest.raises(ValueError, match=r"series 's1' has value 1e\+25 .*a future covariate value.*val_size=0"):
+        make(kind, futr_cols=["temp"], calendar=False).fit(df)
+
+
 def _futr(df: pd.DataFrame, n: int, temp: float) -> pd.DataFrame:
     rows = []
     for uid, g in df.groupby("unique_id"):
