@@ -1,7 +1,8 @@
 """Regression tests for the audit of the xLSTM building blocks (``xlstm_ts.nn``).
 
 - mLSTM parallel and chunkwise forms are causal for non-finite q.k: a NaN/inf in a later key
-  does not reach earlier outputs (masked weights are exactly 0, not ``exp(-inf) * NaN``).
+  does not reach earlier outputs (masked weights are exactly 0, not ``exp(-inf) * NaN``); nor
+  does one in a later value (zeroed for the matmul, the outputs it reaches set to NaN after).
 - Zero-length sequences: empty outputs, the initial state passed through unchanged.
 - ``XLSTMStack`` refuses a state of another stack (block count, kinds), another batch size or
   other shapes with a clear error; so do ``slstm_sequence`` / ``slstm_step`` / ``mlstm_step``.
@@ -90,6 +91,21 @@ def test_non_finite_later_key_does_not_reach_earlier_outputs(form, bad):
     h, _ = FORMS[form](q, k, v, i, f)
     assert torch.equal(h[:, :, :9], h_clean[:, :, :9])  # bit for bit: the masked weights are 0
     assert not torch.isfinite(h[0, 0, 9]).all()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("form", list(FORMS))
+def test_non_finite_later_value_does_not_reach_earlier_outputs(form, bad):
+    q, k, v, i, f = mlstm_inputs(B=2)
+    h_clean, _ = FORMS[form](q, k, v, i, f)
+    v = v.clone()
+    v[0, 0, 9, 1] = bad
+    h, (C, _, _) = FORMS[form](q, k, v, i, f)
+    assert torch.equal(h[:, :, :9], h_clean[:, :, :9])  # bit for bit
+    # from step 9 on, channel 1 of that head is non-finite in every form, as the recurrence gives
+    assert not torch.isfinite(h[0, 0, 9:, 1]).any()
+    assert torch.isfinite(h[0, 0, :, 0]).all() and torch.isfinite(h[1]).all()
+    assert not torch.isfinite(C[0, 0, :, 1]).any() and torch.isfinite(C[0, 0, :, 0]).all()
 
 
 @pytest.mark.parametrize("form", ["parallel", "chunkwise4", "chunkwise5"])

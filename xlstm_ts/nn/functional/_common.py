@@ -117,5 +117,20 @@ def normaliser_floor(m: torch.Tensor) -> torch.Tensor:
     return torch.exp(-m.clamp_min(MIN_STABILISER))
 
 
+def split_non_finite(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``v`` with non-finite entries zeroed for the causal matmul ``w @ v``, and where ``h`` is non-finite.
+
+    The masked (future) weights of ``w`` are exactly 0, but ``0 * NaN = NaN``: a NaN or inf value
+    at step s would reach the outputs before s through the matmul. Zeroing it there and setting
+    ``h[..., t, d]`` to NaN for every ``t >= s`` afterwards gives what the recurrent form gives
+    (the NaN enters column d of the memory C at step s and every later read of it). The returned
+    mask is None when all of ``v`` is finite (one reduction; the usual case costs nothing else).
+    """
+    bad = ~torch.isfinite(v)
+    if not bool(bad.any()):
+        return v, None
+    return v.masked_fill(bad, 0.0), bad.cumsum(dim=-2) > 0
+
+
 def scale_of(dqk: int) -> float:
     return 1.0 / math.sqrt(dqk)

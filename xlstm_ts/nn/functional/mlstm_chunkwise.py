@@ -23,6 +23,7 @@ from ._common import (
     normaliser_floor,
     prepare_state,
     scale_of,
+    split_non_finite,
 )
 
 
@@ -83,11 +84,15 @@ def _chunk_pass(
     # NaN or inf in a later step's key makes them 0 * NaN = NaN, leaking into earlier outputs.
     w = torch.where(causal, torch.exp(log_d - m_comb[..., None]) * (qc @ kc.transpose(-1, -2)), 0.0)
     w_inter = torch.exp(log_inter - m_comb)[..., None]
-    num = w @ vc + w_inter * (qc @ C_prev)
+    # (C_loc above read the raw values: a non-finite one reaches the later chunks through C.)
+    v_read, poisoned = split_non_finite(vc)
+    num = w @ v_read + w_inter * (qc @ C_prev)
     den = w.sum(-1) + w_inter[..., 0] * (qc @ n_prev[..., None])[..., 0]
     # One reciprocal on the small normaliser tensor, then a multiply: a division of the
     # large tensor costs a division and a negation in the backward too.
     h = num * (torch.maximum(den.abs(), normaliser_floor(m_comb)) + eps).reciprocal()[..., None]
+    if poisoned is not None:
+        h = h.masked_fill(poisoned, float("nan"))
     return h.reshape(B, H, S, Dv), MLSTMState(C, n, m)
 
 

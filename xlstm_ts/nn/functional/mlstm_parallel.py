@@ -19,6 +19,7 @@ from ._common import (
     normaliser_floor,
     prepare_state,
     scale_of,
+    split_non_finite,
 )
 
 
@@ -61,11 +62,14 @@ def mlstm_parallel(
     # NaN or inf in a later step's key makes them 0 * NaN = NaN, leaking into earlier outputs.
     w = torch.where(causal, torch.exp(log_d - m[..., None]) * (q @ k.transpose(-1, -2)), 0.0)  # (B, H, S, S)
     w_init = torch.exp(log_init - m)[..., None]  # (B, H, S, 1)
-    num = w @ v + w_init * (q @ C0)
+    v_read, poisoned = split_non_finite(v)
+    num = w @ v_read + w_init * (q @ C0)
     den = w.sum(-1) + w_init[..., 0] * (q @ n0[..., None])[..., 0]
     # One reciprocal on the small normaliser tensor, then a multiply: a division of the
     # large tensor costs a division and a negation in the backward too.
     h = num * (torch.maximum(den.abs(), normaliser_floor(m)) + eps).reciprocal()[..., None]
+    if poisoned is not None:
+        h = h.masked_fill(poisoned, float("nan"))
 
     # Final state: the last row of the same weights, applied to keys instead of queries.
     m_S = m[..., -1]
