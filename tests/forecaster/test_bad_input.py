@@ -28,7 +28,9 @@ CASES = {
     "gap": (lambda d: d.drop(index=[50, 51]), ValueError, r"missing|gap"),
     "too_short": (lambda d: d[d["ds"] < d["ds"].min() + pd.Timedelta(hours=20)], ValueError, r"short|rows"),
     "missing_column": (lambda d: d.drop(columns="y"), ValueError, r"'y'"),
-    "unknown_column": (lambda d: d.assign(extra=1.0), ValueError, r"extra"),
+    # names only remedies the estimator has (it has no extra_cols parameter; from_long has)
+    "unknown_column": (lambda d: d.assign(extra=1.0), ValueError,
+                       r"'extra'.*futr_cols=\[\.\.\.\] or drop the columns \(xlstm_ts\.data\.from_long"),
     "non_numeric": (lambda d: d.assign(y=d["y"].astype(str)), TypeError, r"numeric"),
     "empty": (lambda d: d.iloc[:0], ValueError, r"empty"),
     "not_a_frame": (lambda d: d.to_numpy(), TypeError, r"DataFrame"),

@@ -138,7 +138,8 @@ def check_columns(
         raise ValueError(
             f"{name} has column(s) {listing([str(c) for c in extra])} that are neither the id, "
             "the time nor a target column; declare future-known covariates with "
-            "futr_cols=[...], drop the columns, or pass extra_cols='ignore'"
+            "futr_cols=[...] or drop the columns (xlstm_ts.data.from_long/from_wide also take "
+            "extra_cols='ignore')"
         )
 
 
