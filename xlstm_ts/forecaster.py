@@ -67,6 +67,10 @@ _FORECAST_SCALE_HINT = ("the series' scaler was fitted on data of a very differe
                         "that includes these values, or pass the series under a new unique_id so that "
                         "it is scaled by its own history")
 
+#: The same at fit: the covariate scaler is fitted on the training span only.
+_FIT_FUTR_HINT = ("remove or clip the outlier, or pass val_size=0 if it lies in the validation span at the "
+                  "end of the series (the scaler is fitted on the training span)")
+
 #: The same for future covariates (``futr_cols``, in ``df`` or ``futr_df``).
 _FUTR_SCALE_HINT = ("the covariate scaler was fitted on values of a very different scale: refit on data that "
                     "includes values of this scale, or clip the covariate")
@@ -945,13 +949,11 @@ class XLSTMForecaster(BaseEstimator):
             return []
         return sorted({float(q) for q in self.quantiles})
 
-    def _scaled_futr(self, series: list[TimeSeries]) -> list[np.ndarray] | None:
-        """The fit data's future covariates scaled (float32), range-checked like its targets."""
-        scaled = self._check_futr_range([s.futr for s in series],
-                                        [s.unique_id for s in series], [s.ds for s in series],
-                                        "remove or clip the outlier, or pass val_size=0 if it lies in the "
-                                        "validation span at the end of the series (the scaler is fitted "
-                                        "on the training span)")
+    def _scaled_futr(self, series: list[TimeSeries], hint: str = _FIT_FUTR_HINT) -> list[np.ndarray] | None:
+        """The future covariates of ``series`` scaled (float32), range-checked like the targets
+        (``hint``: what the user can do about a value out of range). None without covariates."""
+        scaled = self._check_futr_range([s.futr for s in series], [s.unique_id for s in series],
+                                        [s.ds for s in series], hint)
         return None if scaled is None else [z.astype(np.float32) for z in scaled]
 
     def _check_futr_range(self, raw: Sequence[np.ndarray], uids: Sequence[str], times: Sequence[pd.Index],
@@ -1058,10 +1060,7 @@ class XLSTMForecaster(BaseEstimator):
             # The whole series is read (not a window): any of its values could make the state NaN.
             check_scaled_range(values, [s.values for s in series], [s.unique_id for s in series],
                                [s.ds for s in series], _FORECAST_SCALE_HINT)
-            futr = self._check_futr_range([s.futr for s in series], [s.unique_id for s in series],
-                                          [s.ds for s in series], _FUTR_SCALE_HINT)
-            stream = read_series(self.model_, values,
-                                 None if futr is None else [f.astype(np.float32) for f in futr], static)
+            stream = read_series(self.model_, values, self._scaled_futr(series, _FUTR_SCALE_HINT), static)
         fut = None
         if self.futr_scaler_ is not None:
             if futr_future is None:
