@@ -165,13 +165,19 @@ def _fw_intra_kernel(
         num_inter += mm(qt, Cc, HALF, DT)
         nc = tl.load(ns_ptr + sbase * DQK + dk, mask=mk, other=0.0)
         qn += tl.sum(qt * nc[None, :], axis=1)
-    P = W * qk
+    # Causal also for non-finite inputs: select the masked weights to 0 rather than multiply
+    # (exp(-inf) * NaN = NaN would carry a bad key at step s to the chunk's earlier rows).
+    P = tl.where(r[None, :] <= r[:, None], W * qk, 0.0)
     den = tl.sum(P, axis=1) + e * qn
     vt = tl.load(v_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=mt[:, None] & mv[None, :],
                  other=0.0).to(tl.float32)
-    num = mm(P, vt, HALF, DT) + e[:, None] * num_inter
+    # The same for values: a non-finite v[s, d] is zeroed for the matmul (0 * NaN in P @ v would
+    # reach rows t < s) and h[t, d] is set to NaN for t >= s, as the recurrence gives.
+    v_bad = (vt != vt) | (tl.abs(vt) == float("inf"))
+    num = mm(P, tl.where(v_bad, 0.0, vt), HALF, DT) + e[:, None] * num_inter
     N = tl.maximum(tl.abs(den), tl.exp(-m_row)) + eps
     h = num / N[:, None]
+    h = tl.where(tl.cumsum(v_bad.to(tl.int32), axis=0) > 0, float("nan"), h)
     tl.store(h_ptr + (bh * S + t[:, None]) * DV + dv[None, :], h.to(h_ptr.dtype.element_ty),
              mask=mt[:, None] & mv[None, :])
     if pv == 0:

@@ -48,6 +48,21 @@ def test_mlstm_chunkwise_cuda_extreme_gates():
     assert max(errs) < 2e-4, errs
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("which", ["k", "v"])
+def test_mlstm_chunkwise_cuda_non_finite_input_is_causal(which, dtype):
+    """A NaN key or value at step 30 of a 64-step chunk leaves outputs 0-29 bit for bit unchanged."""
+    xs = [x.to(dtype) for x in mlstm_inputs(2, 2, 200, 64, 64, seed=5, device=CUDA)]
+    h_clean, _ = mlstm_chunkwise(*xs, chunk_size=64)
+    j = {"k": 1, "v": 2}[which]
+    xs[j] = xs[j].clone()
+    xs[j][0, 1, 30, 3] = float("nan")
+    h, _ = mlstm_chunkwise(*xs, chunk_size=64)
+    assert torch.equal(h[:, :, :30], h_clean[:, :, :30]) and torch.equal(h[1], h_clean[1])
+    bad = h[0, 1, 30:] if which == "k" else h[0, 1, 30:, 3]
+    assert not torch.isfinite(bad).any()
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
 def test_mlstm_step_cuda(dtype, tol):
     g = torch.Generator().manual_seed(0)

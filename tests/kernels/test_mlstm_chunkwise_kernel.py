@@ -154,3 +154,25 @@ def test_empty_sequence_and_bad_shapes():
         mlstm_chunkwise(q, q, torch.zeros(1, 2, 4, 8), torch.zeros(1, 2, 3), torch.zeros(1, 2, 4))
     with pytest.raises(ValueError, match="chunk_size"):
         mlstm_chunkwise(q, q, torch.zeros(1, 2, 4, 8), torch.zeros(1, 2, 4), torch.zeros(1, 2, 4), chunk_size=0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("which", ["k", "v"])
+@pytest.mark.parametrize("step", [9, 21])  # inside the first chunk; inside the second
+def test_non_finite_input_does_not_reach_earlier_outputs(which, bad, step):
+    """As the torch forms (tests/nn/test_audit_fixes.py): a bad key or value at step s leaves the
+    outputs before s bit for bit unchanged, also those of its own chunk."""
+    xs = [x.float() for x in mlstm_inputs(2, 1, 40, 16, 16, seed=3)]
+    h_clean, _ = mlstm_chunkwise(*xs, chunk_size=16)
+    j = {"k": 1, "v": 2}[which]
+    xs[j] = xs[j].clone()
+    xs[j][0, 0, step, 1] = bad
+    h, (C, _, _) = mlstm_chunkwise(*xs, chunk_size=16)
+    assert torch.equal(h[:, :, :step], h_clean[:, :, :step])
+    assert torch.equal(h[1], h_clean[1])
+    if which == "k":
+        assert not torch.isfinite(h[0, 0, step]).all()
+    else:  # only channel 1 of that head, from step s on, as the recurrence gives
+        assert not torch.isfinite(h[0, 0, step:, 1]).any()
+        assert torch.isfinite(h[0, 0, :, 0]).all()
+        assert not torch.isfinite(C[0, 0, :, 1]).any() and torch.isfinite(C[0, 0, :, 0]).all()
