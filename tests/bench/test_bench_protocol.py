@@ -121,6 +121,35 @@ def test_cell_signature_follows_model_and_stack_defaults(monkeypatch):
     assert cell.signature() != before
 
 
+def test_an_added_hparam_at_its_old_behaviour_keeps_cell_signatures():
+    """``linear_base`` came after results were recorded: "shared" (what every earlier cell ran)
+    must hash as before it existed, so finished cells are not rerun; another value must not."""
+    from xlstm_ts.bench.config import Cell
+    from xlstm_ts.models.xlstm_mixer import XLSTMMixer
+
+    def sig(**hp):
+        return Cell(dataset="weather", source="bundled", protocol="ratio", target="OT", regime="short",
+                    lookback=96, horizon=336, label="xlstm_mixer", model="xlstm_mixer",
+                    hparams={"views": 2, **hp}, train={"max_epochs": 15}, seed=2021).signature()
+
+    assert XLSTMMixer.added_hparams == {"linear_base": "shared"}
+    assert sig() == sig(linear_base="shared") != sig(linear_base="individual") != sig(linear_base="decomposed")
+    # what the hash was before the hparam existed: the resolved hparams without it
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from xlstm_ts.models.registry import resolved_hparams
+
+    cell = Cell(dataset="weather", source="bundled", protocol="ratio", target="OT", regime="short",
+                lookback=96, horizon=336, label="xlstm_mixer", model="xlstm_mixer",
+                hparams={"views": 2}, train={"max_epochs": 15}, seed=2021)
+    d = asdict(cell)
+    d.pop("config"), d.pop("val_fold")
+    d["hparams"] = {k: v for k, v in resolved_hparams("xlstm_mixer", {"views": 2}).items() if k != "linear_base"}
+    assert sig() == hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def test_validation_folds_never_read_the_protocol_validation_or_test_rows():
     data = load_bench_data("ETTh1")
     L, H = 336, 96

@@ -186,6 +186,46 @@ def test_mixer_linear_init_last_starts_as_the_naive_forecast():
         build_model("xlstm_mixer", spec, linear_init="zeros", **SMALL["xlstm_mixer"])
 
 
+@pytest.mark.parametrize("base", ["individual", "decomposed"])
+def test_mixer_linear_bases_start_as_the_naive_forecast_with_linear_init_last(base):
+    spec = SPECS["plain"]
+    m = build_model("xlstm_mixer", spec, linear_base=base, linear_init="last", **SMALL["xlstm_mixer"]).eval()
+    batch = make_batch(spec)
+    with torch.no_grad():
+        out = m(batch)[..., 0]
+    torch.testing.assert_close(out, batch["x"][:, -1:, :].expand_as(out), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="linear_base"):
+        build_model("xlstm_mixer", spec, linear_base="per_channel", **SMALL["xlstm_mixer"])
+
+
+def test_mixer_individual_linear_base_is_one_map_per_channel():
+    spec = SPECS["plain"]
+    m = build_model("xlstm_mixer", spec, linear_base="individual", **SMALL["xlstm_mixer"]).eval()
+    assert m.linear.weight.shape == (spec.n_channels, spec.horizon, spec.lookback)
+    batch = make_batch(spec)
+    with torch.no_grad():
+        before = m(batch)
+        m.linear.weight[1] += 0.1  # channel 1's map only: the head is still zero, so no mixing
+        after = m(batch)
+    changed = (after - before).abs().amax(dim=(0, 1, 3))
+    assert changed[1] > 0 and changed[0] == 0 and changed[2] == 0
+
+
+def test_mixer_decomposed_linear_base_maps_trend_and_remainder_separately():
+    from xlstm_ts.models.layers import moving_average
+    from xlstm_ts.models.xlstm_mixer import TREND_KERNEL
+
+    spec = SPECS["plain"]
+    m = build_model("xlstm_mixer", spec, linear_base="decomposed", **SMALL["xlstm_mixer"]).eval()
+    batch = make_batch(spec)
+    with torch.no_grad():
+        x_n, stats = m.revin.normalize(batch["x"])
+        trend = moving_average(x_n, TREND_KERNEL)
+        lin = m.linear((x_n - trend).transpose(1, 2)) + m.trend_linear(trend.transpose(1, 2))
+        expected = m.revin.denormalize(lin.transpose(1, 2), stats)
+        torch.testing.assert_close(m(batch)[..., 0], expected)
+
+
 def test_mixer_channel_order_matters_with_one_view():
     spec = SPECS["plain"]
     torch.manual_seed(1)

@@ -49,7 +49,7 @@ from xlstm_ts._dicts import deep_merge
 from xlstm_ts.bench.protocol import PROTOCOLS
 from xlstm_ts.models import MODELS, model_hparams
 from xlstm_ts.models.losses import LOSSES, POINT_LOSSES
-from xlstm_ts.models.registry import resolved_hparams
+from xlstm_ts.models.registry import get_model_class, resolved_hparams
 from xlstm_ts.training.module import LR_SCHEDULES
 
 __all__ = [
@@ -284,7 +284,11 @@ class Cell:
         if d["train"].get("valid_loss") is None:
             d["train"].pop("valid_loss", None)  # likewise cells from before valid_loss existed
         try:
-            d["hparams"] = resolved_hparams(self.model, self.hparams)
+            hp = resolved_hparams(self.model, self.hparams)
+            for k, old in get_model_class(self.model).added_hparams.items():
+                if hp.get(k) == old:
+                    hp.pop(k)  # a later hparam at its old behaviour: the same run as before it existed
+            d["hparams"] = hp
         except (KeyError, ValueError, TypeError):
             pass  # resolve_model refuses invalid hparams; a Cell built by hand fails when it runs
         blob = json.dumps(d, sort_keys=True, default=str)

@@ -157,6 +157,20 @@ def build_stack(cfg: dict[str, Any], what: str) -> XLSTMStack:
         raise ValueError(f"invalid {what} hparam: {e}") from e
 
 
+class ChannelLinear(nn.Module):
+    """One ``Linear(L -> H)`` per channel over the last dim of ``(B, C, L)`` (DLinear's
+    ``individual``), each initialised as ``nn.Linear``."""
+
+    def __init__(self, in_features: int, out_features: int, n_channels: int):
+        super().__init__()
+        bound = 1.0 / in_features ** 0.5  # nn.Linear's default initialisation
+        self.weight = nn.Parameter(torch.empty(n_channels, out_features, in_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_channels, out_features).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bcl,chl->bch", x, self.weight) + self.bias
+
+
 def check_choice(value: Any, choices: tuple, what: str) -> None:
     if value not in choices:
         raise ValueError(f"{what} must be one of {list(choices)}; got {value!r}")

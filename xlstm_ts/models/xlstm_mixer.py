@@ -8,17 +8,22 @@ import torch
 from torch import nn
 
 from .base import NON_NEGATIVE, ForecastModel, Range
-from .layers import RevIN, build_stack, check_choice
+from .layers import ChannelLinear, RevIN, build_stack, check_choice, moving_average
+
+TREND_KERNEL = 25  # DLinear's moving average for ``linear_base="decomposed"``
 
 
 class XLSTMMixer(ForecastModel):
     """Linear forecast per channel, refined by an xLSTM running over the variates.
 
-    1. RevIN per channel; a shared ``Linear(L -> H)`` (NLinear style) gives each channel an
-       initial forecast. ``linear_init="last"`` starts it as the repeat-last forecast (weight 1
-       on the newest step), so that with the zero-initialised head the untrained model *is* the
-       naive forecast — a prior for random-walk-like data such as exchange rates;
-       ``"default"`` is PyTorch's uniform initialisation.
+    1. RevIN per channel; a ``Linear(L -> H)`` (NLinear style) gives each channel an initial
+       forecast: one map shared by all channels (``linear_base="shared"``), one per channel
+       (``"individual"``), or two shared maps, of the look-back's moving-average trend (25 steps)
+       and of the rest (``"decomposed"``, DLinear's decomposition). ``linear_init="last"``
+       starts it as the repeat-last forecast (weight 1 on the newest step), so that with the
+       zero-initialised head the untrained model *is* the naive forecast — a prior for
+       random-walk-like data such as exchange rates; ``"default"`` is PyTorch's uniform
+       initialisation.
     2. Each channel becomes one token: ``Linear(L + H -> E)`` of [its look-back, its linear
        forecast] (``embed_lookback=True``) or ``Linear(H -> E)`` of the linear forecast only, as
        xLSTM-Mixer does (``embed_lookback=False``). Future covariates become tokens too
@@ -47,6 +52,7 @@ class XLSTMMixer(ForecastModel):
         },
         "embed_lookback": False,
         "linear_init": "default",
+        "linear_base": "shared",
         "num_mem_tokens": 2,
         "views": 2,
         "dropout": 0.5,
@@ -54,22 +60,28 @@ class XLSTMMixer(ForecastModel):
         "revin_affine": False,
     }
     ranges: ClassVar[dict[str, Range]] = {"num_mem_tokens": NON_NEGATIVE}
+    added_hparams: ClassVar[dict[str, Any]] = {"linear_base": "shared"}
 
     def __init__(self, spec, **hparams):
         super().__init__(spec, **hparams)
         hp, s = self.hparams, self.spec
         check_choice(hp["views"], (1, 2), "xlstm_mixer hparam 'views'")
         check_choice(hp["linear_init"], ("default", "last"), "xlstm_mixer hparam 'linear_init'")
+        check_choice(hp["linear_base"], ("shared", "individual", "decomposed"), "xlstm_mixer hparam 'linear_base'")
         self.stack = build_stack(hp["xlstm"], "xlstm")
         E = self.stack.config.embedding_dim
         L, H = s.lookback, s.horizon
         self.revin = RevIN(s.n_channels, affine=hp["revin_affine"]) if hp["revin"] else None
-        self.linear = nn.Linear(L, H)
+        base = hp["linear_base"]
+        self.linear = ChannelLinear(L, H, s.n_channels) if base == "individual" else nn.Linear(L, H)
+        self.trend_linear = nn.Linear(L, H) if base == "decomposed" else None
         if hp["linear_init"] == "last":
             with torch.no_grad():
-                self.linear.weight.zero_()
-                self.linear.weight[:, -1] = 1.0
-                self.linear.bias.zero_()
+                for lin in (self.linear, self.trend_linear):
+                    if lin is not None:  # weight 1 on the newest step, bias 0
+                        lin.weight.zero_()
+                        lin.weight[..., -1] = 1.0
+                        lin.bias.zero_()
         self.embed = nn.Linear(L + H if hp["embed_lookback"] else H, E)
         self.mem = nn.Parameter(torch.randn(hp["num_mem_tokens"], E) * 0.01)
         self.futr_embed = nn.Linear(L + H, E) if s.n_futr else None
@@ -87,7 +99,11 @@ class XLSTMMixer(ForecastModel):
         if self.revin is not None:
             x, stats = self.revin.normalize(x)
         xt = x.transpose(1, 2)  # (B, C, L)
-        lin = self.linear(xt)  # (B, C, H)
+        if self.trend_linear is None:
+            lin = self.linear(xt)  # (B, C, H)
+        else:
+            trend = moving_average(x, TREND_KERNEL).transpose(1, 2)
+            lin = self.linear(xt - trend) + self.trend_linear(trend)
         tok = self.embed(torch.cat([xt, lin], dim=-1) if self.hparams["embed_lookback"] else lin)  # (B, C, E)
         prefix = [self.mem.expand(B, -1, -1)]
         if self.futr_embed is not None and futr is not None:
