@@ -52,6 +52,17 @@ def test_constant_channel_has_scale_one(method, value):
     np.testing.assert_allclose(scaler.inverse_transform(z)[:, 0], value, rtol=1e-6)
 
 
+@pytest.mark.parametrize("method", SCALER_METHODS)
+def test_spread_below_the_data_resolution_counts_as_constant(method):
+    """Found by the round-trip property: the IQR of [0, 1, -2.2e-309 x 3] is 2.2e-309, which
+    is above 0 (and above eps * |median|) but turns 1.0 into inf when divided by."""
+    x = np.array([[0.0], [1.0], [-2.22507386e-309], [-2.22507386e-309], [-2.22507386e-309]])
+    scaler = make_scaler(method).fit(x)
+    z = scaler.transform(x)
+    assert np.isfinite(z).all()
+    np.testing.assert_allclose(scaler.inverse_transform(z), x, rtol=1e-9, atol=1e-6)
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     arrays(

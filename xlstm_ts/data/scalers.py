@@ -89,7 +89,7 @@ class ChannelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         else:
             center, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
         self.center_ = center
-        self.scale_ = _safe_scale(scale, center, X.shape[0])
+        self.scale_ = _safe_scale(scale, np.abs(X).max(axis=0), X.shape[0])
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -116,14 +116,16 @@ class ChannelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
-def _safe_scale(scale: np.ndarray, center: np.ndarray, n_rows: int) -> np.ndarray:
+def _safe_scale(scale: np.ndarray, magnitude: np.ndarray, n_rows: int) -> np.ndarray:
     """Replace zero scales by 1.
 
-    "Zero" allows for the rounding error of a mean over ``n_rows`` values (the bound
-    scikit-learn uses to detect constant features), so a constant channel of large
-    values is caught even when its computed std is a few ulps instead of 0.
+    "Zero" allows for the rounding error of a mean over ``n_rows`` values of up to
+    ``magnitude`` (the column's largest absolute value; scikit-learn's bound for constant
+    features uses the mean), so a constant channel of large values is caught even when its
+    computed std is a few ulps instead of 0, and a spread below the data's own resolution
+    (an IQR of 1e-309 beside a 1.0: dividing by it overflows to inf) counts as none.
     """
-    tiny = n_rows * np.finfo(np.float64).eps * np.abs(center)
+    tiny = n_rows * np.finfo(np.float64).eps * magnitude
     return np.where(scale > tiny, scale, 1.0)
 
 
