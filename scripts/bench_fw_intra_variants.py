@@ -35,26 +35,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-CURRENT = """    # Causal also for non-finite inputs: select the masked weights to 0 rather than multiply
-    # (exp(-inf) * NaN = NaN would carry a bad key at step s to the chunk's earlier rows).
-    P = tl.where(r[None, :] <= r[:, None], W * qk, 0.0)
-    den = tl.sum(P, axis=1) + e * qn
-    vt = tl.load(v_ptr + (bh * S + t[:, None]) * DV + dv[None, :], mask=mt[:, None] & mv[None, :],
-                 other=0.0).to(tl.float32)
-    N = tl.maximum(tl.abs(den), tl.exp(-m_row)) + eps
-    # The same for values: a non-finite v[s, d] is zeroed for the matmul (0 * NaN in P @ v would
-    # reach rows t < s) and h[t, d] is set to NaN for t >= s, as the recurrence gives. Only tiles
-    # that hold one take that path: unconditionally it cost 12% of the forward at 256/512 (H200,
-    # scripts/bench_fw_intra_variants.py: 6.54 vs 5.82 ms); the count is within noise (5.79 without).
-    v_bad = (vt != vt) | (tl.abs(vt) == float("inf"))
-    if tl.sum(tl.sum(v_bad.to(tl.int32), axis=1), axis=0) > 0:
-        num = mm(P, tl.where(v_bad, 0.0, vt), HALF, DT) + e[:, None] * num_inter
-        h = num / N[:, None]
-        h = tl.where(tl.cumsum(v_bad.to(tl.int32), axis=0) > 0, float("nan"), h)
-    else:
-        num = mm(P, vt, HALF, DT) + e[:, None] * num_inter
-        h = num / N[:, None]
-"""
+# The kernel's tail as kernels/ has it: from this comment up to the store of h.
+TAIL_START, TAIL_END = "    # Causal also for non-finite inputs", "    tl.store(h_ptr"
 
 ALWAYS = """    # Causal also for non-finite inputs: select the masked weights to 0 rather than multiply
     # (exp(-inf) * NaN = NaN would carry a bad key at step s to the chunk's earlier rows).
@@ -100,7 +82,7 @@ TAILS = {
     reached = tl.cumsum(((vre != vre) | (tl.abs(vre) == float("inf"))).to(tl.int32), axis=0) > 0
     h = tl.where(reached, float("nan"), h)
 """,
-    "branch": CURRENT,  # what kernels/ has now
+    "branch": None,  # what kernels/ has now (the tail left as it is)
 }
 CAUSAL_V = {"none": False, "k_only": False}  # the others claim causality for values too
 CAUSAL_K = {"none": False}
@@ -158,10 +140,11 @@ def build(name: str, tmp: str) -> str:
     shutil.copytree(os.path.join(ROOT, "kernels"), pkg, ignore=shutil.ignore_patterns("__pycache__"))
     path = os.path.join(pkg, "mlstm_chunkwise_fw.py")
     src = open(path).read()
-    if CURRENT not in src:
-        raise SystemExit("kernels/mlstm_chunkwise_fw.py no longer has the tail in CURRENT; update it")
+    if TAIL_START not in src or TAIL_END not in src:
+        raise SystemExit("kernels/mlstm_chunkwise_fw.py: the tail markers moved; update TAIL_START / TAIL_END")
+    i, j = src.index(TAIL_START), src.index(TAIL_END)
     with open(path, "w") as fh:
-        fh.write(src.replace(CURRENT, TAILS[name]))
+        fh.write(src if TAILS[name] is None else src[:i] + TAILS[name] + src[j:])
     return os.path.dirname(pkg)
 
 
