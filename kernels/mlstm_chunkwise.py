@@ -40,9 +40,11 @@ from .mlstm_chunkwise_bw import (
     _bw_dstates_kernel,
     _bw_dv_kernel,
     _bw_gates_kernel,
+    _bw_rows_kernel,
 )
 from .mlstm_chunkwise_fw import _fw_intra_kernel, _fw_states_kernel
 
+ROWS_BS = 32  # rows per program of _bw_rows_kernel
 PAD_I = -1.0e30  # input-gate pre-activation of padded steps (their weight is exactly 0)
 
 
@@ -147,13 +149,12 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
             dh = torch.zeros(B, H, S, DV, device=dev, dtype=kd)
         dhc = dh.to(kd).reshape(BH, S, DV).contiguous()
 
-        # Per-row scalars of the normaliser (fp32, padded rows are 0).
-        delta = F.pad((dhc.float() * h.float()).sum(-1), (0, Sp - S))
-        exp_neg_m = torch.exp(-m_row)
-        invN = (1.0 / (torch.maximum(den.abs(), exp_neg_m) + eps)).contiguous()
-        den_wins = den.abs() > exp_neg_m
-        dden = torch.where(den_wins, -torch.sign(den) * delta * invN, torch.zeros_like(den)).contiguous()
-        dmh = (-eps * delta * invN).contiguous()
+        # Per-row scalars of the normaliser (fp32; dden and dmh are 0 on padded rows).
+        invN, dden, dmh = (torch.empty(BH, Sp, device=dev, dtype=torch.float32) for _ in range(3))
+        _bw_rows_kernel[(triton_cdiv(Sp, ROWS_BS), BH)](
+            dhc, h, den, m_row, invN, dden, dmh, S, Sp, DV, eps,
+            BS=ROWS_BS, BD=min(next_pow2(DV), 128), num_warps=4,
+        )
         dM_S = torch.zeros(BH, device=dev, dtype=torch.float32)
         if dm_S is not None:
             dM_S += dm_S.float().reshape(BH)
