@@ -44,7 +44,7 @@ from .mlstm_chunkwise_bw import (
 )
 from .mlstm_chunkwise_fw import _fw_intra_kernel, _fw_states_kernel
 
-ROWS_BS = 32  # rows per program of _bw_rows_kernel
+ROWS_BS = 16  # rows per program of _bw_rows_kernel (16 x 64 tiles, 4 warps: 72 registers at sm_90)
 PAD_I = -1.0e30  # input-gate pre-activation of padded steps (their weight is exactly 0)
 
 
@@ -153,7 +153,7 @@ class MLSTMChunkwiseFn(torch.autograd.Function):
         invN, dden, dmh = (torch.empty(BH, Sp, device=dev, dtype=torch.float32) for _ in range(3))
         _bw_rows_kernel[(triton_cdiv(Sp, ROWS_BS), BH)](
             dhc, h, den, m_row, invN, dden, dmh, S, Sp, DV, eps,
-            BS=ROWS_BS, BD=min(next_pow2(DV), 128), num_warps=4,
+            BS=ROWS_BS, BD=min(next_pow2(DV), 64), num_warps=4,
         )
         dM_S = torch.zeros(BH, device=dev, dtype=torch.float32)
         if dm_S is not None:

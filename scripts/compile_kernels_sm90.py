@@ -90,7 +90,8 @@ def mlstm(dims=((256, 512), (64, 64)), defaults_only: bool = False) -> None:
     from xlstm_ts_kernels import _tuning
     from xlstm_ts_kernels import mlstm_chunkwise_bw as bw
     from xlstm_ts_kernels import mlstm_chunkwise_fw as fw
-    from xlstm_ts_kernels._utils import head_block
+    from xlstm_ts_kernels._utils import head_block, next_pow2
+    from xlstm_ts_kernels.mlstm_chunkwise import ROWS_BS
 
     kernels = {"fw_states": fw._fw_states_kernel, "fw_intra": fw._fw_intra_kernel,
                "bw_dstates": bw._bw_dstates_kernel, "bw_dqdk": bw._bw_dqdk_kernel, "bw_dv": bw._bw_dv_kernel,
@@ -110,6 +111,13 @@ def mlstm(dims=((256, 512), (64, 64)), defaults_only: bool = False) -> None:
                 report(f"mlstm {dqk}x{dv} {name:10s} {(bk, bv, w, s)}",
                        lambda fn=fn, ptrs=ptrs, scalars=scalars, cx=cx, w=w, s=s:
                        compile_kernel(fn, ptrs, scalars, cx, w, s, usage=True))
+        # the per-row backward scalars, launched as in mlstm_chunkwise.py (dh and h in bf16)
+        rows = bw._bw_rows_kernel
+        ptrs = {a: ("bf16" if a in half else "fp32") for a in rows.arg_names if a.endswith("_ptr")}
+        cx = dict(BS=ROWS_BS, BD=min(next_pow2(dv), 64))
+        report(f"mlstm {dqk}x{dv} bw_rows    {(cx['BS'], cx['BD'], 4, 1)}",
+               lambda ptrs=ptrs, cx=cx: compile_kernel(rows, ptrs, dict(S="i32", Sp="i32", DV="i32", eps="fp32"),
+                                                       cx, 4, 1, usage=True))
 
 
 def slstm() -> None:

@@ -176,3 +176,30 @@ def test_non_finite_input_does_not_reach_earlier_outputs(which, bad, step):
         assert not torch.isfinite(h[0, 0, step:, 1]).any()
         assert torch.isfinite(h[0, 0, :, 0]).all()
         assert not torch.isfinite(C[0, 0, :, 1]).any() and torch.isfinite(C[0, 0, :, 0]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_backward_row_scalars_match_the_torch_formula(dtype):
+    """`_bw_rows_kernel` against its definition: delta = dh . h (fp32), invN, dden (only where
+    |den| wins the max) and dm; padded rows (t >= S) get delta = 0. Dv = 80 is not a multiple
+    of the 64-wide tile; den and m are drawn so that both branches of the max occur."""
+    from xlstm_ts_kernels.mlstm_chunkwise import ROWS_BS, _bw_rows_kernel, triton_cdiv
+
+    g = torch.Generator().manual_seed(0)
+    BH, S, Sp, DV, eps = 3, 37, 48, 80, 1e-6
+    dh = torch.randn(BH, S, DV, generator=g).to(dtype)
+    h = torch.randn(BH, S, DV, generator=g).to(dtype)
+    den = torch.randn(BH, Sp, generator=g) * 3
+    m = torch.randn(BH, Sp, generator=g) * 2
+    invN, dden, dmh = (torch.full((BH, Sp), float("nan")) for _ in range(3))
+    _bw_rows_kernel[(triton_cdiv(Sp, ROWS_BS), BH)](dh, h, den, m, invN, dden, dmh, S, Sp, DV, eps, BS=ROWS_BS, BD=64)
+
+    delta = torch.nn.functional.pad((dh.double() * h.double()).sum(-1), (0, Sp - S))
+    e = torch.exp(-m.double())
+    wins = den.abs() > e
+    assert wins.any() and (~wins).any()
+    ref_inv = 1.0 / (torch.maximum(den.double().abs(), e) + eps)
+    ref_dden = torch.where(wins, -torch.sign(den.double()) * delta * ref_inv, 0.0)
+    for got, ref in ((invN, ref_inv), (dden, ref_dden), (dmh, -eps * delta * ref_inv)):
+        torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-9)
+    assert (dden[:, S:] == 0).all() and (dmh[:, S:] == 0).all()
