@@ -116,7 +116,7 @@ def mlstm(dims=((256, 512), (64, 64)), defaults_only: bool = False) -> None:
         ptrs = {a: ("bf16" if a in half else "fp32") for a in rows.arg_names if a.endswith("_ptr")}
         cx = dict(BS=ROWS_BS, BD=min(next_pow2(dv), 64))
         report(f"mlstm {dqk}x{dv} bw_rows    {(cx['BS'], cx['BD'], 4, 1)}",
-               lambda ptrs=ptrs, cx=cx: compile_kernel(rows, ptrs, dict(S="i32", Sp="i32", DV="i32", eps="fp32"),
+               lambda rows=rows, ptrs=ptrs, cx=cx: compile_kernel(rows, ptrs, dict(S="i32", Sp="i32", DV="i32", eps="fp32"),
                                                        cx, 4, 1, usage=True))
 
 
