@@ -11,7 +11,13 @@ import pytest
 import torch
 import yaml
 
-from xlstm_ts.bench import expand_cells, load_bench_config, load_bench_data, run_grid
+from xlstm_ts.bench import (
+    expand_cells,
+    load_bench_config,
+    load_bench_data,
+    prepare_splits,
+    run_grid,
+)
 from xlstm_ts.bench.cli import main, register
 from xlstm_ts.bench.compare import targets_frame
 from xlstm_ts.bench.published import PUBLISHED, published_avg
@@ -371,6 +377,44 @@ def test_valid_loss_selects_on_validation_mse_and_keeps_older_signatures(tmp_pat
     assert row["train"]["valid_loss"] == "mse" and row["epochs"] == 3
     assert row["best_val_loss"] == pytest.approx(row["val_mse"], rel=1e-5)
     assert row["best_val_loss"] != pytest.approx(row["val_mae"], rel=1e-3)
+
+
+def test_calendar_covariates_reach_the_model_and_keep_older_signatures(tmp_path, synthetic_csv):
+    """``train: {calendar: true}`` gives every window the calendar features of its L + H
+    timestamps as ``x_futr`` (the model is built with them: more parameters); cells without the
+    setting keep the signatures they had before it existed; a non-boolean value fails at load."""
+    from xlstm_ts.bench.config import Cell
+    from xlstm_ts.data import calendar_features
+
+    base = dict(dataset="toy", source="f", protocol="ratio", target="load", regime="long", lookback=24,
+                horizon=12, label="m", model="xlstm_mixer", hparams={}, seed=1)
+    old = Cell(train={"loss": "mae"}, **base).signature()
+    assert Cell(train={"loss": "mae", "calendar": False}, **base).signature() == old
+    assert Cell(train={"loss": "mae", "calendar": True}, **base).signature() != old
+
+    data = load_bench_data(path=synthetic_csv, target="load")
+    prep = prepare_splits(data, 24, 12, calendar=True)
+    assert prep.n_futr == 4 and prepare_splits(data, 24, 12).n_futr == 0  # hourly: hour, weekday, day, yearday
+    cal = calendar_features(data.index, "h")
+    for split in (prep.train, prep.val, prep.test):
+        w = split[len(split) - 1]
+        start = int(w["start"])
+        np.testing.assert_array_equal(w["x_futr"].numpy(), cal[start:start + 36])
+
+    mixer = {"model": "xlstm_mixer", "hparams": {"xlstm": {"embedding_dim": 8}, "views": 1}}
+    cfg = dict(TINY_CONFIG, models={"plain": mixer, "cal": dict(mixer, train={"calendar": True})})
+    path = tmp_path / "cal.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    assert main(["--config", str(path), "--data", str(synthetic_csv), "--target", "load", "--out", str(out),
+                 "--no-progress", "--no-plots"]) == 0
+    rows = {r["label"]: r for r in load_rows(out)}
+    assert rows["cal"]["status"] == rows["plain"]["status"] == "ok"
+    # futr_embed Linear(L + H -> E) + one id vector per calendar feature
+    assert rows["cal"]["params"] - rows["plain"]["params"] == (36 + 1) * 8 + 4 * 8
+    path.write_text(yaml.safe_dump(dict(TINY_CONFIG, train={"calendar": "yes"})))
+    with pytest.raises(ValueError, match="train calendar='yes' must be true or false"):
+        load_bench_config(str(path))
 
 
 def test_rows_restored_from_a_report_table_give_the_same_tables(tmp_path, synthetic_csv, tiny_config):

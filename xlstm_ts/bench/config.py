@@ -76,7 +76,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "limit_val_batches": None,
     "max_minutes": None,
     "gradient_clip_val": None,
-}
+    "calendar": False,       # the timestamps' calendar features (as TSLib's timeF marks) as
+}                            # future-known covariates of the model (protocol.prepare_splits)
 
 CONFIG_KEYS = {"description", "datasets", "horizons", "lookback", "regimes", "seeds", "train",
                "models", "run", "protocol", "target"}
@@ -218,6 +219,8 @@ def _check_train(train: Any, where: str) -> None:
     for key, choices in _TRAIN_CHOICES.items():
         if key in train and train[key] not in choices:
             raise ValueError(f"{where}: train {key}={train[key]!r}; valid: {list(choices)}")
+    if "calendar" in train and not isinstance(train["calendar"], bool):
+        raise ValueError(f"{where}: train calendar={train['calendar']!r} must be true or false")
 
 
 def _check_lookback(lb: Any, where: str) -> None:
@@ -281,8 +284,9 @@ class Cell:
         d.pop("config")
         if not d["val_fold"]:
             d.pop("val_fold")  # protocol cells keep the signatures they had before folds existed
-        if d["train"].get("valid_loss") is None:
-            d["train"].pop("valid_loss", None)  # likewise cells from before valid_loss existed
+        for key in ("valid_loss", "calendar"):  # likewise cells from before these settings existed
+            if not d["train"].get(key):
+                d["train"].pop(key, None)
         try:
             hp = resolved_hparams(self.model, self.hparams)
             for k, old in get_model_class(self.model).added_hparams.items():

@@ -33,6 +33,7 @@ from xlstm_ts.data import (
     ChannelScaler,
     SplitSpans,
     WindowDataset,
+    calendar_features,
     load_dataset,
     protocol_for,
     read_frame,
@@ -214,6 +215,12 @@ class PreparedSplits:
     val: WindowDataset = field(repr=False)
     test: WindowDataset | None = field(repr=False)
     val_fold: int = 0
+    calendar: bool = False
+
+    @property
+    def n_futr(self) -> int:
+        """Future-known covariates per window (the calendar features, or none)."""
+        return 0 if self.train.futr is None else self.train.futr[0].shape[1]
 
     def window_counts(self) -> dict[str, int]:
         counts = {"train": len(self.train), "val": len(self.val)}
@@ -334,11 +341,27 @@ def check_grid_fits(data_by_name: Mapping[str, BenchData],
     raise ValueError("\n".join(lines))
 
 
-def prepare_splits(data: BenchData, lookback: int, horizon: int, val_fold: int = 0) -> PreparedSplits:
+def _dominant_step(index: pd.Index) -> str | None:
+    """The most common step between timestamps as a frequency string (``None`` for integer
+    steps): decides the calendar features where a few timestamps are irregular (Weather)."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
+        return None
+    step = pd.Series(index).diff().mode().iloc[0]
+    for unit, name in ((pd.Timedelta(weeks=1), "W"), (pd.Timedelta(days=1), "D")):
+        if step >= unit and step % unit == pd.Timedelta(0):  # else the offset reads e.g. '168h'
+            return f"{step // unit}{name}"
+    return pd.tseries.frequencies.to_offset(step).freqstr
+
+
+def prepare_splits(data: BenchData, lookback: int, horizon: int, val_fold: int = 0,
+                   calendar: bool = False) -> PreparedSplits:
     """Borders, train-only z-score and stride-1 windows for look-back ``L`` and horizon ``H``.
 
     ``val_fold >= 1`` prepares a validation fold (:func:`fold_spans`; no test split) instead
-    of the protocol's split.
+    of the protocol's split. ``calendar=True`` adds the calendar features of the timestamps
+    (:func:`~xlstm_ts.data.calendar_features`, in [-0.5, 0.5] as TSLib's ``timeF`` marks that
+    its models receive) as future-known covariates ``x_futr`` of every window: known in
+    advance, they leak nothing of the targets.
     """
     spans, borders = split_spans(data.n_rows, lookback, data.protocol, val_fold)
     short = windowless_splits(spans, horizon, val_fold)
@@ -352,12 +375,17 @@ def prepare_splits(data: BenchData, lookback: int, horizon: int, val_fold: int =
     scaler = ChannelScaler("standard").fit(data.values[t0:t1])
     scaled = scaler.transform(data.values).astype(np.float32)
     expected = spans.window_counts(horizon)
+    futr = None
+    if calendar:
+        futr = [calendar_features(data.index, _dominant_step(data.index))]
+        if futr[0].shape[1] == 0:
+            raise ValueError(f"{data.name}: calendar features need timestamps; the rows have integer steps")
     sets: dict[str, WindowDataset | None] = {"test": None}
     for split, span in spans.as_dict().items():
         if split == "test" and val_fold:
             continue
-        sets[split] = WindowDataset([scaled], lookback, horizon, stride=1, spans=[span])
+        sets[split] = WindowDataset([scaled], lookback, horizon, stride=1, spans=[span], futr=futr)
         if len(sets[split]) != expected[split]:  # pragma: no cover - guards the data layer
             raise AssertionError(f"{split}: {len(sets[split])} windows, expected {expected[split]}")
     return PreparedSplits(data, lookback, horizon, spans, borders, scaler, scaled,
-                          sets["train"], sets["val"], sets["test"], val_fold)
+                          sets["train"], sets["val"], sets["test"], val_fold, calendar)

@@ -198,9 +198,10 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
     quiet_lightning()
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    prep = prepared or prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold)
-    if prep.val_fold != cell.val_fold:  # pragma: no cover - guards run_grid's cache
-        raise AssertionError("prepared splits of another validation fold")
+    calendar = bool(cell.train.get("calendar"))
+    prep = prepared or prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold, calendar)
+    if (prep.val_fold, prep.calendar) != (cell.val_fold, calendar):  # pragma: no cover - guards run_grid's cache
+        raise AssertionError("prepared splits of another validation fold or covariate set")
     train = cell.train
     hp = _resolve_hparams(cell, data)
     row: dict[str, Any] = {
@@ -218,7 +219,7 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
     np.random.seed(cell.seed % (2**32))
     loss = make_loss(train["loss"])
     spec = ModelSpec(lookback=cell.lookback, horizon=cell.horizon, n_channels=data.n_channels,
-                     n_outputs=loss.n_outputs)
+                     n_futr=prep.n_futr, n_outputs=loss.n_outputs)
     try:
         model = build_model(cell.model, spec, **hp)
     except ValueError as e:
@@ -343,10 +344,10 @@ def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir:
         if _finished(out, cell, data.digest):
             counts["skipped"] += 1
             continue
-        key = (cell.dataset, cell.lookback, cell.horizon, cell.val_fold)
+        key = (cell.dataset, cell.lookback, cell.horizon, cell.val_fold, bool(cell.train.get("calendar")))
         try:
             if key != cache_key:
-                cache_key, cache = key, prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold)
+                cache_key, cache = key, prepare_splits(data, *key[1:])
             row = run_cell(cell, data, out_dir=out, prepared=cache, verbose=verbose)
         except KeyboardInterrupt:
             bar.close()   # so that the caller's message does not land on the bar's line
