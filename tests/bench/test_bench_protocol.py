@@ -179,3 +179,21 @@ def test_a_fold_that_leaves_no_training_rows_is_refused():
         prepare_splits(data, 336, 96, val_fold=3)
     with pytest.raises(ValueError, match="val_fold must be >= 1"):
         fold_spans(data.n_rows, 336, "ett-hour", 0)
+
+
+def test_calendar_step_is_the_most_common_one():
+    """Calendar features need a frequency; Weather's timestamps have a gap and a duplicate, so
+    the step is the most common difference, in the units calendar_feature_names knows."""
+    import pandas as pd
+
+    from xlstm_ts.bench.protocol import _dominant_step
+    from xlstm_ts.data import calendar_feature_names
+
+    ten = pd.date_range("2020-01-01", periods=50, freq="10min")
+    irregular = ten.delete(7).insert(20, ten[19])  # a gap and a duplicated row
+    assert _dominant_step(irregular) == "10min"
+    assert calendar_feature_names(_dominant_step(irregular))[0] == "minute_of_hour"
+    assert _dominant_step(pd.date_range("2020-01-01", periods=9, freq="D")) == "1D"
+    assert _dominant_step(pd.date_range("2020-01-07", periods=9, freq="7D")) == "1W"
+    assert calendar_feature_names("1W") == ["day_of_month", "week_of_year"]
+    assert _dominant_step(pd.RangeIndex(10)) is None
