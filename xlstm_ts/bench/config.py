@@ -298,6 +298,11 @@ class Cell:
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
+    @property
+    def calendar(self) -> bool:
+        """Whether the windows carry the calendar features as covariates (``train: calendar``)."""
+        return bool(self.train.get("calendar"))
+
     def relpath(self) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.dataset)
         leaf = f"seed{self.seed}" if not self.val_fold else f"fold{self.val_fold}/seed{self.seed}"

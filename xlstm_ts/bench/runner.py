@@ -198,9 +198,8 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
     quiet_lightning()
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    calendar = bool(cell.train.get("calendar"))
-    prep = prepared or prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold, calendar)
-    if (prep.val_fold, prep.calendar) != (cell.val_fold, calendar):  # pragma: no cover - guards run_grid's cache
+    prep = prepared or prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold, cell.calendar)
+    if (prep.val_fold, prep.calendar) != (cell.val_fold, cell.calendar):  # pragma: no cover - guards run_grid's cache
         raise AssertionError("prepared splits of another validation fold or covariate set")
     train = cell.train
     hp = _resolve_hparams(cell, data)
@@ -344,7 +343,7 @@ def run_grid(cells: Iterable[Cell], data_by_name: dict[str, BenchData], out_dir:
         if _finished(out, cell, data.digest):
             counts["skipped"] += 1
             continue
-        key = (cell.dataset, cell.lookback, cell.horizon, cell.val_fold, bool(cell.train.get("calendar")))
+        key = (cell.dataset, cell.lookback, cell.horizon, cell.val_fold, cell.calendar)
         try:
             if key != cache_key:
                 cache_key, cache = key, prepare_splits(data, *key[1:])
