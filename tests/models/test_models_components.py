@@ -128,3 +128,28 @@ def test_untrainable_models_survive_a_generic_training_step(name):
     loss.backward()
     opt.step()
     assert torch.equal(m(batch).detach(), before)
+
+
+@pytest.mark.parametrize("name, hparams", [("xlstm_patch", {}), ("xlstm_mixer", {}), ("patchtst", {}),
+                                           ("dlinear", {"revin": True})])
+def test_models_with_revin_forecast_equivariantly_to_each_channels_scale_and_level(name, hparams):
+    """With RevIN, ``f(a x + b) = a f(x) + b`` per channel, for any weights (here random, so
+    that the zero-initialised heads do not make it trivial); without it the property fails."""
+    from .conftest import SMALL, make_batch
+
+    spec = ModelSpec(lookback=48, horizon=12, n_channels=3, n_futr=2)
+    batch = make_batch(spec)
+    a, b = torch.tensor([3.0, 0.5, 2.0]), torch.tensor([5.0, -2.0, 0.0])
+    moved = {**batch, "x": batch["x"] * a + b}
+    for revin in (True, False):
+        torch.manual_seed(1)
+        m = build_model(name, spec, **{**SMALL[name], **hparams, "revin": revin}).eval()
+        with torch.no_grad():
+            for p in m.parameters():
+                p.normal_(0.0, 0.2)
+            y, y_moved = m(batch), m(moved)
+        expected = y * a[:, None] + b[:, None]  # (B, H, C, Q): channels on dim 2
+        if revin:
+            torch.testing.assert_close(y_moved, expected, rtol=1e-4, atol=1e-4)
+        else:
+            assert not torch.allclose(y_moved, expected, rtol=1e-2, atol=1e-2)

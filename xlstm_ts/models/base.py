@@ -139,7 +139,8 @@ class ForecastModel(nn.Module):
 
     Subclasses set ``name``, ``defaults`` (JSON-able hparams; their types are the types the
     hparams must have, see :func:`check_hparams`), ``ranges`` (bounds of numeric hparams) and
-    implement ``_forward``. ``trainable = False`` marks models with nothing to fit (the trainer
+    implement ``_forward``. A subclass that sets ``self.revin`` (a ``RevIN`` or None) gets instance
+    normalisation around ``_forward`` from :meth:`forward`. ``trainable = False`` marks models with nothing to fit (the trainer
     can skip them; they cannot use covariates either). ``added_hparams`` lists hparams added after
     benchmark results were recorded, with the value that keeps the old behaviour: at that value
     they are left out of cell signatures, so finished cells stay finished.
@@ -161,7 +162,13 @@ class ForecastModel(nn.Module):
     # -- public -------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x, futr, static = self.check_batch(batch)
-        return self._forward(x, futr, static)
+        # A model with a ``revin`` submodule (``RevIN`` or None) sees each window normalised per
+        # channel, and its forecast is de-normalised here; ``_forward`` works in normalised units.
+        revin = getattr(self, "revin", None)
+        if revin is None:
+            return self._forward(x, futr, static)
+        x, stats = revin.normalize(x)
+        return revin.denormalize(self._forward(x, futr, static), stats)
 
     def config(self) -> dict[str, Any]:
         """``{"model", "spec", "hparams"}``: enough to rebuild it with :func:`build_model`."""

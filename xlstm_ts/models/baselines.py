@@ -120,9 +120,6 @@ class DLinear(ForecastModel):
     def _forward(self, x, futr, static):
         s = self.spec
         B, L, C = x.shape
-        stats = None
-        if self.revin is not None:
-            x, stats = self.revin.normalize(x)
         seas, trend = (t.transpose(1, 2) for t in self.decompose(x))  # (B, C, L)
         if len(self.seasonal) == 1:
             out = self.seasonal[0](seas) + self.trend[0](trend)  # (B, C, H*Q)
@@ -131,6 +128,4 @@ class DLinear(ForecastModel):
         out = out.reshape(B, C, s.horizon, s.n_outputs).transpose(1, 2)
         if self.covariates is not None:
             out = out + self.covariates(futr[:, L:] if futr is not None else None, static)
-        if stats is not None:
-            out = self.revin.denormalize(out, stats)
         return out

@@ -106,9 +106,6 @@ class PatchTST(ForecastModel):
     def _forward(self, x, futr, static):
         s = self.spec
         B, L, C = x.shape
-        stats = None
-        if self.revin is not None:
-            x, stats = self.revin.normalize(x)
         tok = self.embed(x, futr[:, :L] if futr is not None else None, static)  # (B*C, N, E)
         tok = self.dropout(tok + self.pos)
         for layer in self.layers:
@@ -118,6 +115,4 @@ class PatchTST(ForecastModel):
         out = out.reshape(B, C, s.horizon, s.n_outputs).transpose(1, 2)
         if self.covariates is not None:
             out = out + self.covariates(futr[:, L:], None)
-        if stats is not None:
-            out = self.revin.denormalize(out, stats)
         return out

@@ -95,9 +95,6 @@ class XLSTMMixer(ForecastModel):
     def _forward(self, x, futr, static):
         s = self.spec
         B, L, C = x.shape
-        stats = None
-        if self.revin is not None:
-            x, stats = self.revin.normalize(x)
         xt = x.transpose(1, 2)  # (B, C, L)
         if self.trend_linear is None:
             lin = self.linear(xt)  # (B, C, H)
@@ -121,6 +118,4 @@ class XLSTMMixer(ForecastModel):
         resid = self.head(self.dropout(torch.cat(feats, dim=-1)))  # (B, C, H*Q)
         out = lin[..., None] + resid.reshape(B, C, s.horizon, s.n_outputs)
         out = out.transpose(1, 2)  # (B, H, C, Q)
-        if stats is not None:
-            out = self.revin.denormalize(out, stats)
         return out

@@ -73,9 +73,6 @@ class XLSTMPatch(ForecastModel):
     def _forward(self, x, futr, static):
         s = self.spec
         B, L, C = x.shape
-        stats = None
-        if self.revin is not None:
-            x, stats = self.revin.normalize(x)
         futr_past = futr[:, :L] if futr is not None else None
         tok = self.dropout(self.embed(x, futr_past, static))  # (B*C, N, E)
         tok, _ = self.stack(tok)
@@ -83,7 +80,5 @@ class XLSTMPatch(ForecastModel):
         out = out.reshape(B, C, s.horizon, s.n_outputs).transpose(1, 2)  # (B, H, C, Q)
         if self.covariates is not None:
             out = out + self.covariates(futr[:, L:], None)
-        if stats is not None:
-            out = self.revin.denormalize(out, stats)
         return out
 
