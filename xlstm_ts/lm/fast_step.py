@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from xlstm_ts.nn.blocks import MLSTMBlock, SLSTMBlock, XLSTMStack
 from xlstm_ts.nn.functional import MLSTMState, SLSTMState, slstm_zero_state
+from xlstm_ts.nn.functional.slstm import slstm_pointwise
 
 EPS = 1e-6
 
@@ -123,14 +124,7 @@ def _slstm_block_step(block: SLSTMBlock, x: torch.Tensor, state):
     h_prev, c, n, m = cell
     inp = torch.cat([x_c.view(B, NH, DH), h_in.view(B, NH, DH), h_prev], dim=-1).transpose(0, 1)  # (NH, B, 3DH)
     pre = torch.baddbmm(b, inp, W).view(NH, B, 4, DH).permute(1, 2, 0, 3)  # (B, 4, NH, DH)
-    i_t, f_t, z_t, o_t = pre.unbind(1)
-    lfm = F.logsigmoid(f_t) + m
-    m_new = torch.maximum(i_t, lfm)
-    i_w = torch.exp(i_t - m_new)
-    f_w = torch.exp(lfm - m_new)
-    c = f_w * c + i_w * torch.tanh(z_t)
-    n = f_w * n + i_w
-    h = torch.sigmoid(o_t) * c / n
+    h, c, n, m_new = slstm_pointwise(*pre.unbind(1), c, n, m)
     y = F.layer_norm(h, (DH,), eps=layer.norm.eps).reshape(B, E) * layer.norm.weight
     x = x + y
     x = x + block.ffn(block.ffn_norm(x))

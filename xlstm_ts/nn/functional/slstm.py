@@ -182,15 +182,24 @@ def slstm_step(
     h, c, n, m = _state_or_zero(state, B, NH, DH, x_t.device, dt)
     rec = torch.einsum("bhd,hdge->bghe", h, R.to(dt))  # memory mixing within each head
     pre = x_t.to(dt) + rec + b.to(dt)
-    i_t, f_t, z_t, o_t = pre.unbind(1)
+    h, c, n, m = slstm_pointwise(*pre.unbind(1), c, n, m)
+    return h.to(x_t.dtype), SLSTMState(h, c, n, m)
+
+
+def slstm_pointwise(i_t, f_t, z_t, o_t, c, n, m):
+    """The gating of one sLSTM step from its pre-activations: ``(h, c, n, m)`` of step t.
+
+    All arguments are ``(..., DH)`` tensors: the i, f, z, o pre-activations (input and
+    recurrent parts summed) and the state ``c, n, m`` of step t-1. Out-of-place autograd ops;
+    the sequence path inlines the same arithmetic in place.
+    """
     lfm = F.logsigmoid(f_t) + m
     m_new = torch.maximum(i_t, lfm)
     i_w = torch.exp(i_t - m_new)
     f_w = torch.exp(lfm - m_new)
     c = f_w * c + i_w * torch.tanh(z_t)
     n = f_w * n + i_w
-    h = torch.sigmoid(o_t) * c / n
-    return h.to(x_t.dtype), SLSTMState(h, c, n, m_new)
+    return torch.sigmoid(o_t) * c / n, c, n, m_new
 
 
 def slstm_recurrent_autograd(x_gates, R, b, initial_state=None) -> tuple[torch.Tensor, SLSTMState]:
