@@ -119,7 +119,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .forecaster import XLSTMForecaster
 
     est = XLSTMForecaster.load(args.model)
-    pred = est.predict(args.data, futr_df=args.futr)
+    pred = est.predict(args.data, futr_df=args.futr, h=args.h)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix in (".parquet", ".pq"):
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="history to forecast from (default: the end of the fitted data), with the "
                    "column names the model was fitted with")
     p.add_argument("--futr", help="CSV or Parquet file with future covariates")
+    p.add_argument("--h", type=int, help="steps to forecast (default: the model's horizon; more are forecast "
+                   "recursively from its own forecasts)")
     p.add_argument("--out", required=True, help="output .parquet or .csv")
     p.set_defaults(func=cmd_predict)
 

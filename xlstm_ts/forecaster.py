@@ -227,8 +227,9 @@ class XLSTMForecaster(BaseEstimator):
         df: pd.DataFrame | str | os.PathLike | None = None,
         futr_df: pd.DataFrame | None = None,
         static_df: pd.DataFrame | None = None,
+        h: int | None = None,
     ) -> pd.DataFrame:
-        """Forecast the ``horizon`` steps after the end of each series.
+        """Forecast the ``horizon`` steps (or ``h`` steps) after the end of each series.
 
         Args:
             df: history to forecast from (any series, also ones not seen in ``fit``: they are
@@ -241,12 +242,20 @@ class XLSTMForecaster(BaseEstimator):
                 ``futr_cols`` were used. A model fitted on one wide series also takes a wide
                 frame (a ``DatetimeIndex`` or ``time_col``, and the ``futr_cols``).
             static_df: static covariates of the series in ``df``.
+            h: how many steps to forecast (default ``horizon``). Fewer keeps the first ``h``
+                steps of the forecast. More forecasts recursively, as darts' ``predict(n)`` and
+                neuralforecast's ``predict(h=...)`` do: each further block of ``horizon`` steps
+                is forecast from the history extended by the point forecasts (``y_hat``) of the
+                blocks before it, so errors compound and the quantile band of a later block does
+                not include the uncertainty of the earlier ones. ``futr_df`` must then cover
+                the steps of every block: ``ceil(h / horizon) * horizon`` steps.
 
         Returns:
             ``unique_id, ds, y_hat`` (+ ``y_hat_q<level>`` per quantile) with future timestamps
-            at each series' frequency.
+            at each series' frequency, ``h`` per channel of each series.
         """
         self._check_fitted()
+        steps = self._check_steps(h)
         if df is None:
             series, id_dtype = self.history_, getattr(self, "id_dtype_", None)
         else:
@@ -257,11 +266,9 @@ class XLSTMForecaster(BaseEstimator):
                                  freq=self._fitted_freq() if self._streaming else None)
             self._check_static(series)
             id_dtype = self._id_dtype(df)
-        futr = self._future_futr(series, futr_df)
-        if df is None and self._streaming:
-            point, quant = self._forecast_stream(series, futr, self.stream_)
-        else:
-            point, quant = self._forecast(series, futr)
+        # The model forecasts whole blocks of `horizon` steps: covariates for all of them.
+        futr = self._future_futr(series, futr_df, -(-steps // self.horizon) * self.horizon)
+        point, quant = self._forecast_steps(series, futr, steps, self.stream_ if df is None and self._streaming else None)
         frame = predictions_frame(series, point, quantiles=self._output_levels() or None,
                                   y_quantiles=quant, id_col=self.id_col, time_col=self.time_col)
         return self._with_id_dtype(frame, id_dtype)
@@ -917,10 +924,13 @@ class XLSTMForecaster(BaseEstimator):
         self._keep_end(series)
         return self
 
-    def _advance_stream(self, rows: list[int], new: list[TimeSeries], scaled: list[np.ndarray]) -> StreamState:
-        """The stream state after reading the rows of ``new`` (series ``rows`` of ``history_``;
-        ``scaled``: their values scaled by ``scaler_``)."""
-        model, stream = self.model_, self.stream_.copy()
+    def _advance_stream(self, rows: list[int], new: list[TimeSeries], scaled: list[np.ndarray],
+                        stream: StreamState | None = None, owners: list[TimeSeries] | None = None) -> StreamState:
+        """The state ``stream`` (default ``stream_``) after reading the rows of ``new`` (series
+        ``rows`` of ``owners``, default ``history_``, which give the statics; ``scaled``: their
+        values scaled)."""
+        model, stream = self.model_, (self.stream_ if stream is None else stream).copy()
+        owners = self.history_ if owners is None else owners
         by_len: dict[int, list[int]] = {}
         for k, s in enumerate(new):
             by_len.setdefault(len(s), []).append(k)
@@ -932,7 +942,7 @@ class XLSTMForecaster(BaseEstimator):
                 f = torch.from_numpy(np.stack([self.futr_scaler_.transform(new[k].futr) for k in ks]).astype(np.float32))
             static = None
             if self.static_scaler_ is not None:
-                static = torch.from_numpy(self._scaled_static([self.history_[rows[k]] for k in ks]))
+                static = torch.from_numpy(self._scaled_static([owners[rows[k]] for k in ks]))
             x = torch.from_numpy(x)
             last, state = model.read(x, f, static, state_select(stream.state, idx))
             stream.set_rows(idx, state, last, x)
@@ -974,11 +984,12 @@ class XLSTMForecaster(BaseEstimator):
 
     # ------------------------------------------------------------------ forecasting
 
-    def _future_futr(self, series: list[TimeSeries], futr_df: pd.DataFrame | None) -> list[np.ndarray] | None:
-        """Future-known covariates for the next ``horizon`` steps of each series."""
+    def _future_futr(self, series: list[TimeSeries], futr_df: pd.DataFrame | None,
+                     steps: int | None = None) -> list[np.ndarray] | None:
+        """Future-known covariates for the next ``steps`` (default ``horizon``) steps of each series."""
         if series[0].futr is None:
             return None
-        H = self.horizon
+        H = int(self.horizon if steps is None else steps)
         user = None
         if self.futr_cols:
             if futr_df is None:
@@ -1006,16 +1017,17 @@ class XLSTMForecaster(BaseEstimator):
             out.append(np.concatenate(parts, axis=1).astype(np.float32))
         return out
 
-    def _forecast(self, series: list[TimeSeries], futr_future: list[np.ndarray] | None):
-        """Point and quantile forecasts ``(H, C)`` / ``(H, C, Q)`` per series, original scale."""
+    def _forecast(self, series: list[TimeSeries], futr_future: list[np.ndarray] | None, scaler_for=None):
+        """Point and quantile forecasts ``(H, C)`` / ``(H, C, Q)`` per series, original scale
+        (``scaler_for``: ``uid -> scaler``, default :meth:`_scaler_lookup` of ``series``)."""
         check_like_fit(series, self.history_[0].futr_names, self.history_[0].freq)
         if self._streaming:
-            return self._forecast_stream(series, futr_future, None)
+            return self._forecast_stream(series, futr_future, None, scaler_for)
         L = self.lookback
         short = [s.unique_id for s in series if len(s) < L]
         if short:
             raise ValueError(f"series {short[:5]} have fewer than lookback={L} rows to forecast from")
-        scaler_for = self._scaler_lookup(series)
+        scaler_for = scaler_for or self._scaler_lookup(series)
         x = np.stack([scaler_for(s.unique_id).transform(s.values[-L:], s.unique_id) for s in series])
         check_scaled_range(x, [s.values[-L:] for s in series], [s.unique_id for s in series],
                            [s.ds[-L:] for s in series], _FORECAST_SCALE_HINT)
@@ -1038,6 +1050,62 @@ class XLSTMForecaster(BaseEstimator):
         pred = torch.cat(preds).numpy().astype(np.float64)  # (N, H, C, Q)
         return self._finish(series, pred, scaler_for)
 
+    def _read_stream(self, series: list[TimeSeries], scaler_for) -> StreamState:
+        """The stream state of each series after reading it whole from the zero state."""
+        values = [scaler_for(s.unique_id).transform(s.values, s.unique_id) for s in series]
+        # The whole series is read (not a window): any of its values could make the state NaN.
+        check_scaled_range(values, [s.values for s in series], [s.unique_id for s in series],
+                           [s.ds for s in series], _FORECAST_SCALE_HINT)
+        return read_series(self.model_, values, self._scaled_futr(series, _FUTR_SCALE_HINT),
+                           self._scaled_static(series))
+
+    def _check_steps(self, h) -> int:
+        """``predict``'s ``h`` as a positive int (default: ``horizon``)."""
+        if h is None:
+            return int(self.horizon)
+        if not is_int(h) or h < 1:
+            raise ValueError(f"h must be a positive int (steps to forecast); got {h!r}")
+        return int(h)
+
+    def _forecast_steps(self, series: list[TimeSeries], futr: list[np.ndarray] | None, steps: int,
+                        stream: StreamState | None):
+        """Point and quantile forecasts of ``steps`` steps per series: one model forecast when
+        ``steps <= horizon`` (cut to ``steps``), else recursive blocks of ``horizon`` steps, each
+        from the history extended by the point forecasts before it (``futr``: the raw future
+        covariates of every block's steps; ``stream``: a streaming model's end states, None to read
+        ``series`` from the zero state)."""
+        H, L = int(self.horizon), int(self.lookback)
+        check_like_fit(series, self.history_[0].futr_names, self.history_[0].freq)
+        scaler_for = self._scaler_lookup(series)  # the given history's: forecasts do not refit it
+        if self._streaming and stream is None:
+            stream = self._read_stream(series, scaler_for)
+        points: list[list[np.ndarray]] = [[] for _ in series]
+        quants: list[list[np.ndarray]] | None = [[] for _ in series] if self._model_levels() else None
+        for start in range(0, steps, H):
+            block_futr = None if futr is None else [f[start:start + H] for f in futr]
+            if self._streaming:
+                point, quant = self._forecast_stream(series, block_futr, stream, scaler_for)
+            else:
+                point, quant = self._forecast(series, block_futr, scaler_for)
+            for i in range(len(series)):
+                points[i].append(point[i])
+                if quants is not None:
+                    quants[i].append(quant[i])
+            if start + H >= steps:
+                break
+            # Feed the point forecasts back as if they had been observed.
+            new = [dataclasses.replace(s, ds=future_index(s.ds, H, s.freq, s.unique_id),
+                                       values=p.reshape(H, -1).astype(np.float32),
+                                       futr=None if block_futr is None else block_futr[i])
+                   for i, (s, p) in enumerate(zip(series, point, strict=True))]
+            if self._streaming:
+                scaled = [scaler_for(b.unique_id).transform(b.values, b.unique_id) for b in new]
+                stream = self._advance_stream(list(range(len(series))), new, scaled, stream, series)
+            series = [_append(s, b, max(L, len(s))) for s, b in zip(series, new, strict=True)]
+        point_out = [np.concatenate(p)[:steps] for p in points]
+        quant_out = None if quants is None else [np.concatenate(q)[:steps] for q in quants]
+        return point_out, quant_out
+
     def _scaler_lookup(self, series: list[TimeSeries]):
         """``uid -> scaler``: the fitted one for known series, one fitted on the given history otherwise."""
         known = set(self.scaler_.ids_)
@@ -1050,17 +1118,13 @@ class XLSTMForecaster(BaseEstimator):
         return scaler_for
 
     def _forecast_stream(self, series: list[TimeSeries], futr_future: list[np.ndarray] | None,
-                         stream: StreamState | None):
+                         stream: StreamState | None, scaler_for=None):
         """Streaming forecasts from the end states ``stream`` of ``series`` (None: read each whole
         series from the zero state first)."""
-        scaler_for = self._scaler_lookup(series)
+        scaler_for = scaler_for or self._scaler_lookup(series)
         static = self._scaled_static(series)
         if stream is None:
-            values = [scaler_for(s.unique_id).transform(s.values, s.unique_id) for s in series]
-            # The whole series is read (not a window): any of its values could make the state NaN.
-            check_scaled_range(values, [s.values for s in series], [s.unique_id for s in series],
-                               [s.ds for s in series], _FORECAST_SCALE_HINT)
-            stream = read_series(self.model_, values, self._scaled_futr(series, _FUTR_SCALE_HINT), static)
+            stream = self._read_stream(series, scaler_for)
         fut = None
         if self.futr_scaler_ is not None:
             if futr_future is None:

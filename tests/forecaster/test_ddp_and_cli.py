@@ -54,6 +54,9 @@ def test_cli_fit_then_predict(tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path / "model"), "--data", str(data),
                  "--out", str(tmp_path / "pred2.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "pred2.csv")) == 18
+    # --h: more steps than the horizon (6), forecast recursively.
+    assert main(["predict", "--model", str(tmp_path / "model"), "--h", "10", "--out", str(tmp_path / "pred3.csv")]) == 0
+    assert pd.read_csv(tmp_path / "pred3.csv").groupby("unique_id").size().eq(10).all()
 
 
 def test_cli_bad_input_is_one_line_error(tmp_path, capsys):
