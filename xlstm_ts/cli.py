@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from ._atomic import atomic_write
+
 
 def _load_yaml(path: str | None) -> dict:
     if not path:
@@ -85,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     history = df.iloc[:len(df) - H].reset_index().melt(id_vars="ds", var_name="unique_id", value_name="y")
     png = est.plot(last, out / "etth1_forecast.png", history=history, n_history=3 * H, unique_ids=list(df.columns))
     est.save(out / "model")
-    cv.to_parquet(out / "backtest.parquet")
+    atomic_write(out / "backtest.parquet", lambda p: cv.to_parquet(p))
     print(f"\nPlot: {png}\nModel: {out / 'model'}\nBacktest: {out / 'backtest.parquet'}\n"
           f"Total time: {time.perf_counter() - t0:.0f} s")
     return 0
@@ -121,11 +123,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     est = XLSTMForecaster.load(args.model)
     pred = est.predict(args.data, futr_df=args.futr, h=args.h)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix in (".parquet", ".pq"):
-        pred.to_parquet(out)
+        atomic_write(out, lambda p: pred.to_parquet(p))
     else:
-        pred.to_csv(out, index=False)
+        atomic_write(out, lambda p: pred.to_csv(p, index=False))
     print(f"wrote {len(pred)} rows to {out}")
     return 0
 

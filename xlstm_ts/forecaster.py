@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import __version__
+from ._atomic import atomic_write_json
 from ._scalars import is_int, is_number
 from .data import (
     ChannelScaler,
@@ -904,9 +905,7 @@ class XLSTMForecaster(BaseEstimator):
                     "resume with the same settings, or use another checkpoint_dir")
         elif (d / "last.ckpt").exists() and not resume:
             (d / "last.ckpt").unlink()  # a fresh fit must not leave a stale checkpoint behind
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write_json(path, fingerprint, indent=1, sort_keys=True)
 
     def _fit_stream(self, net, series, values, futr, static, train_end, quantiles) -> XLSTMForecaster:
         """TBPTT training of a streaming model, then one read of every whole series into its state."""

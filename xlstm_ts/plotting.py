@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from xlstm_ts._atomic import atomic_write
 from xlstm_ts._scalars import is_int
 
 from .data.validation import listing
@@ -208,6 +209,5 @@ def plot_forecast(
     path = Path(path)
     if not path.suffix:  # savefig would append ".png" itself: return the name it writes
         path = path.with_name(path.name + ".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    # The format comes from the suffix (matplotlib's rule); the temporary file has none.
+    return atomic_write(path, lambda p: fig.savefig(p, dpi=110, format=path.suffix[1:]))

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from xlstm_ts._atomic import atomic_write
 from xlstm_ts.bench.config import Cell
 from xlstm_ts.bench.runner import cell_path, samples_path, write_json_atomic
 from xlstm_ts.models.registry import resolved_hparams
@@ -26,11 +26,8 @@ __all__ = ["adopt_cells", "copy_file_atomic"]
 
 
 def copy_file_atomic(src: Path, dst: Path) -> None:
-    """Copy beside ``dst``, then rename: never a half-written file."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    """Copy ``src`` to ``dst``, never leaving a half-written file."""
+    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def _canon(x: Any) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xlstm_ts._atomic import atomic_write
 from xlstm_ts.bench.runner import SAMPLES_DIR
 from xlstm_ts.bench.tables import shared_lookback
 
@@ -80,6 +81,6 @@ def plot_samples(out_dirs: Iterable[str | Path], plot_dir: str | Path) -> list[P
         fig.tight_layout()
         plot_dir.mkdir(parents=True, exist_ok=True)
         path = plot_dir / f"{ds}_L{common}_H{H}.png"
-        fig.savefig(path, dpi=90)
+        atomic_write(path, lambda p, fig=fig: fig.savefig(p, dpi=90, format="png"))
         paths.append(path)
     return paths

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from xlstm_ts._atomic import atomic_write_text
 from xlstm_ts.bench.compare import (
     comparison_frame,
     comparison_markdown,
@@ -145,7 +146,7 @@ def write_report(out_dir: str | Path, report_dir: str | Path | None = None, *,
     if failed:
         lines = [f"- {r.get('dataset')} L={r.get('lookback')} H={r.get('horizon')} {r.get('label')} "
                  f"seed={r.get('seed')} fold={r.get('val_fold') or 0}: {r.get('error')}" for r in failed]
-        (rep / "failed.md").write_text("# Failed cells\n\n" + "\n".join(lines) + "\n")
+        atomic_write_text(rep / "failed.md", "# Failed cells\n\n" + "\n".join(lines) + "\n")
     else:  # a failure fixed and rerun since: its old list must not survive
         (rep / "failed.md").unlink(missing_ok=True)
     written["plots"] = plot_samples(dirs, rep / "plots") if plots else []

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xlstm_ts._atomic import atomic_write, atomic_write_text
 from xlstm_ts.bench.published import horizons_for
 from xlstm_ts.bench.runner import DROP_LAST_BATCHES
 
@@ -365,7 +366,7 @@ def write_frame(df: pd.DataFrame, stem: Path, markdown: str | None = None) -> li
     """``stem.csv``, ``stem.parquet`` and ``stem.md`` (``markdown`` or a plain pipe table)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".parquet"), stem.with_suffix(".md")]
-    df.to_csv(paths[0], index=False)
-    df.to_parquet(paths[1], engine="pyarrow", index=False)
-    paths[2].write_text(markdown if markdown is not None else markdown_table(df))
+    atomic_write(paths[0], lambda p: df.to_csv(p, index=False))
+    atomic_write(paths[1], lambda p: df.to_parquet(p, engine="pyarrow", index=False))
+    atomic_write_text(paths[2], markdown if markdown is not None else markdown_table(df))
     return paths

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from xlstm_ts._atomic import atomic_write, atomic_write_json, atomic_write_text
 from xlstm_ts.nn import FeedForwardConfig, MLSTMLayerConfig, SLSTMLayerConfig, XLSTMStackConfig
 
 from ._checks import check_positive, check_subset
@@ -148,7 +149,7 @@ def write_table(results: dict, path: Path) -> Path:
                      f"{_fmt(row['state_mb'], 2)} | {_fmt(row['peak_rss_mb'], 1)} |")
     if results.get("findings"):
         lines += ["", "Findings (computed from the numbers above):", ""] + [f"- {f}" for f in results["findings"]]
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -175,7 +176,7 @@ def plot_curves(results: dict, path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=120, format=Path(path).suffix[1:] or "png"))
     return path
 
 
@@ -291,7 +292,7 @@ def run_parity(spec: ParitySpec, out: str | Path = "runs/lm", *, command: str = 
             say(f"   ctx {ctx}: {name}: prefill {r['prefill_s']:.2f}s, decode {r['decode_tok_s']:.1f} tok/s, "
                 f"state {r['state_mb']:.2f} MB, peak RSS {_fmt(r['peak_rss_mb'], 1)} MB", flush=True)
     results["findings"] = _findings(results)
-    (out / "parity.json").write_text(json.dumps(results, indent=1))
+    atomic_write_json(out / "parity.json", results, indent=1)
     write_table(results, out / "parity.md")
     plot_curves(results, out / "parity_loss.png")
     say(f"wrote {out / 'parity.md'}, {out / 'parity_loss.png'}", flush=True)

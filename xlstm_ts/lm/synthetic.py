@@ -17,7 +17,6 @@ positions, so it runs at any length) on each task and writes ``synthetic.md`` / 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from xlstm_ts._atomic import atomic_write_json, atomic_write_text
 from xlstm_ts.nn import MLSTMLayerConfig, SLSTMLayerConfig, XLSTMStackConfig
 
 from ._checks import check_positive, check_subset
@@ -217,7 +217,7 @@ def run_synthetic(spec: SyntheticSpec, out: str | Path = "runs/lm", *, command: 
                                      "accuracy": accs}
             say("   " + ", ".join(f"{k}: {v:.1%}" for k, v in accs.items()) + f" (eval {time.perf_counter() - t0:.0f}s)",
                 flush=True)
-    (out / "synthetic.json").write_text(json.dumps(results, indent=1))
+    atomic_write_json(out / "synthetic.json", results, indent=1)
     write_table(results, out / "synthetic.md")
     say(f"wrote {out / 'synthetic.md'}", flush=True)
     return results
@@ -240,5 +240,5 @@ def write_table(results: dict, path: Path) -> Path:
             lines.append(f"| {label} | " + " | ".join(f"{t['models'][n]['accuracy'][label]:.1%}" for n in names) + " |")
         lines.append("| final train loss | " + " | ".join(f"{t['models'][n]['final_train_loss']:.3f}" for n in names) + " |")
         lines.append("")
-    path.write_text("\n".join(lines))
+    atomic_write_text(path, "\n".join(lines))
     return path

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from xlstm_ts._atomic import atomic_write_json
+
 NUM_BYTES = 256
 # "surrogatepass" lets lone surrogates (valid in a Python str, invalid in strict UTF-8) round-trip.
 _ERRORS = "surrogatepass"
@@ -93,12 +95,7 @@ class CharTokenizer:
         return cls(d["chars"])
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=True), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return atomic_write_json(path, self.to_dict(), ensure_ascii=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CharTokenizer:

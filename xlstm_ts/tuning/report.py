@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from .._atomic import atomic_write, atomic_write_text
 from .space import SearchSpace
 
 __all__ = ["jsonable", "param_importances", "refit_best", "save_plots", "trials_table"]
@@ -114,22 +114,11 @@ def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _atomic(path: Path, write) -> Path:
-    """``write(tmp)`` then rename onto ``path``: workers sharing ``out_dir`` (each writes the
-    reports when it ends) never leave a half-written or interleaved file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_table(df: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv = _atomic(out_dir / "trials.csv", lambda p: df.to_csv(p, index=False))
-    pq = _atomic(out_dir / "trials.parquet", lambda p: _arrow_safe(df).to_parquet(p, index=False))
+    # Workers sharing out_dir each write the reports when they end: all-or-nothing writes.
+    csv = atomic_write(out_dir / "trials.csv", lambda p: df.to_csv(p, index=False))
+    pq = atomic_write(out_dir / "trials.parquet", lambda p: _arrow_safe(df).to_parquet(p, index=False))
     return {"trials_csv": csv, "trials_parquet": pq}
 
 
@@ -178,7 +167,7 @@ def save_plots(study: optuna.Study, out_dir: Path, importances: dict[str, float]
                 ax = fn(study)
                 fig = (ax.flat[0] if isinstance(ax, np.ndarray) else ax).figure
                 fig.set_size_inches(max(fig.get_size_inches()[0], 9), max(fig.get_size_inches()[1], 5))
-                path = _atomic(out_dir / f"{name}.png",
+                path = atomic_write(out_dir / f"{name}.png",
                                lambda p, fig=fig: fig.savefig(p, dpi=110, bbox_inches="tight", format="png"))
                 plt.close(fig)
             files[name] = path
@@ -211,5 +200,4 @@ def refit_best(df, space: SearchSpace, base: Mapping[str, Any], best: optuna.tri
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> Path:
-    text = json.dumps(jsonable(data), indent=2) + "\n"
-    return _atomic(path, lambda p: p.write_text(text))
+    return atomic_write_text(path, json.dumps(jsonable(data), indent=2) + "\n")
