@@ -72,7 +72,10 @@ def check_frame(df: object, name: str = "df") -> pd.DataFrame:
             "read files with xlstm_ts.data.read_frame(path)"
         )
     if df.shape[0] == 0 or df.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {df.shape}); there is nothing to forecast")
+        # Also the covariate frames (futr_df, static_df): "nothing to forecast" would mislead there.
+        what = {"futr_df": "the future covariates of every series at each forecast step",
+                "static_df": "one row of static covariates per series"}.get(name, "the series' rows")
+        raise ValueError(f"{name} is empty (shape {df.shape}); it must hold {what}")
     if isinstance(df.columns, pd.MultiIndex):
         raise ValueError(
             f"{name} has MultiIndex columns ({df.columns.nlevels} levels, e.g. "
