@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,10 @@ def save_directory(
     path = check_save_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _recover_interrupted_save(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    # mkdir, not tempfile.mkdtemp: the saved directory gets the umask's permissions like any
+    # other directory the user creates (mkdtemp's are 0700, unreadable to the rest of a team).
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+    tmp.mkdir()
     try:
         files = {}
         for group, tdict in tensors.items():

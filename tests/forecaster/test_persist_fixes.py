@@ -164,3 +164,20 @@ def test_cli_fit_refuses_an_out_that_save_would_refuse_before_training(tmp_path,
     err = capsys.readouterr().err
     assert "xlstm-ts fit: error: cannot save a model to" in err and "nothing was written" in err
     assert os.listdir(out) == ["keep.txt"]
+
+
+def test_saved_directory_gets_the_umask_permissions_not_private_ones(tmp_path):
+    """A model directory is shared like any other the user creates (tempfile.mkdtemp's 0700 was not)."""
+    import stat
+
+    import torch
+
+    from xlstm_ts.persist import save_directory
+
+    old = os.umask(0o022)
+    try:
+        path = save_directory(tmp_path / "m", {"kind": "test"}, {"model": {"w": torch.zeros(2)}})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(path / "config.json").st_mode) == 0o644
