@@ -28,6 +28,21 @@ def test_revin_round_trip_and_normalised_stats():
                                    atol=1e-4, rtol=1e-5)
 
 
+def test_revin_gradient_is_that_of_the_formula():
+    """RevIN centres and scales in place: the input gradient must be that of the plain formula
+    (statistics detached, as the normalisation constants of each window)."""
+    x = (5 + 3 * torch.randn(3, 20, 2, dtype=torch.float64)).requires_grad_()
+    w = torch.randn(3, 20, 2, dtype=torch.float64)
+    (RevIN(2).normalize(x)[0] * w).sum().backward()
+    xd = x.detach()
+    mean, std = xd.mean(1, keepdim=True), torch.sqrt(xd.var(1, keepdim=True, unbiased=False) + 1e-5)
+    torch.testing.assert_close(x.grad, w / std)
+    x.grad = None
+    x_n, (loc, scale) = RevIN(2).normalize(x)
+    torch.testing.assert_close(x_n, (xd - mean) / std)
+    assert not loc.requires_grad and not scale.requires_grad
+
+
 def test_revin_constant_window_has_no_nan():
     r = RevIN(2, affine=True)
     x = torch.full((3, 20, 2), 7.5)
