@@ -35,17 +35,18 @@ class RevIN(nn.Module):
         # then NaN, under fp16 autocast). Differences to a value of the same window are exact
         # (for values within a factor 2 of it), so the centring and the variance below are
         # computed from the same numbers and |x_n| <= sqrt(L).
-        # The statistics are contiguous (B, 1, C) tensors, the variance is the two-pass mean of
-        # squares, and the window is centred and scaled in place (d is this function's own
-        # tensor; the in-place ops need no saved inputs for autograd): on the CPU, torch.var over
-        # dim 1 and broadcasting a strided slice were each 5-15x slower, and every full-size
-        # temporary costs page faults at L=1440 (scripts/bench_cpu_train_step.py).
+        # The statistics are contiguous (B, 1, C) tensors (on the CPU, broadcasting the strided
+        # slice xf[:, -1:] was 3-10x slower), and the window is centred and scaled in place (d is
+        # this function's own tensor; the in-place ops need no saved inputs for autograd), which
+        # saves two full-size temporaries. The arithmetic is unchanged, bit for bit: torch.var is
+        # the slowest step, but a two-pass variance rounds differently, and those last bits change
+        # training enough (another kept epoch) that recorded benchmark cells would no longer
+        # reproduce (scripts/bench_cpu_train_step.py times it).
         ref = xf[:, -1:].detach().contiguous()
         d = xf - ref
         mean_d = d.detach().mean(dim=1, keepdim=True)
-        d = d.sub_(mean_d)
-        std = torch.sqrt(d.detach().square().mean(dim=1, keepdim=True) + self.eps)
-        x_n = d.div_(std).to(x.dtype)
+        std = torch.sqrt(d.detach().var(dim=1, keepdim=True, unbiased=False) + self.eps)
+        x_n = d.sub_(mean_d).div_(std).to(x.dtype)
         if self.affine:
             x_n = x_n * self.weight + self.bias
         return x_n, (ref + mean_d, std)
