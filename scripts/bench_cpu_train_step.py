@@ -16,7 +16,7 @@ import platform
 import torch
 from bench_cpu_layers import timeit as median_ms  # the scripts' one timer (median ms after warm-up)
 
-from xlstm_ts.bench.config import load_bench_config, resolve_model
+from xlstm_ts.bench.config import load_bench_config, model_lookback, resolve_model
 from xlstm_ts.models import ModelSpec, RevIN, build_model
 
 # (preset, label, channels): the presets' long-regime models at H=96, hyper-parameters and batch
@@ -30,9 +30,7 @@ def preset_case(preset: str, label: str) -> tuple[str, int, int, dict]:
     """``(model, lookback, batch size, hparams)`` of a preset's label in the long regime at H=96."""
     cfg = load_bench_config(preset)
     model, hp, train = resolve_model(cfg, label, "long", HORIZON)
-    own = (cfg["models"][label] or {}).get("lookback") or {}
-    lookback = int(own.get("long", (cfg.get("lookback") or {}).get("long", 336)))
-    return model, lookback, int(train["batch_size"]), hp
+    return model, model_lookback(cfg, label, "long"), int(train["batch_size"]), hp
 
 
 def time_case(model: str, L: int, H: int, C: int, B: int, hp: dict, repeats: int) -> tuple[float, float]:

@@ -20,6 +20,7 @@ from xlstm_ts.bench import (
 )
 from xlstm_ts.bench.cli import main, register
 from xlstm_ts.bench.compare import targets_frame
+from xlstm_ts.bench.config import model_lookback
 from xlstm_ts.bench.published import PUBLISHED, published_avg
 from xlstm_ts.bench.runner import evaluate_split, load_rows
 from xlstm_ts.bench.tables import (
@@ -248,6 +249,8 @@ def test_model_lookback_replaces_the_regime_lookback_for_that_model(synthetic_cs
     got = {(c.regime, c.label): c.lookback for c in cells}
     assert got == {("long", "naive"): 24, ("long", "dlinear"): 48,
                    ("short", "naive"): 16, ("short", "dlinear"): 16}
+    assert model_lookback(cfg, "dlinear", "long") == 48 and model_lookback(cfg, "naive", "short") == 16
+    assert model_lookback({}, "naive", "long") == 336 and model_lookback({}, "naive", "short") == 96
     # an explicit --lookback replaces the model's own as well
     assert {c.lookback for c in expand_cells(cfg, [data], models=["dlinear"], lookbacks=[32])} == {32}
     bad = dict(TINY_CONFIG, models={"dlinear": {"lookback": {"long": "720"}}})

@@ -356,10 +356,21 @@ def _for_horizon(parts: dict | None, horizon: int) -> dict | None:
     return parts.get(horizon) or parts.get(str(horizon))
 
 
+DEFAULT_LOOKBACK = {"short": 96, "long": 336}
+
+
 def regime_of(cfg: dict[str, Any], lookback: int) -> str:
     """``short`` when ``lookback`` is the config's short (L=96-regime) look-back, else ``long``."""
     lb = cfg.get("lookback") or {}
-    return "short" if lookback == lb.get("short", 96) else "long"
+    return "short" if lookback == lb.get("short", DEFAULT_LOOKBACK["short"]) else "long"
+
+
+def model_lookback(cfg: dict[str, Any], label: str, regime: str) -> int:
+    """Look-back of ``label`` in ``regime``: the model entry's own (``lookback: {long: 1440}``),
+    else the config's, else 96 (short) / 336 (long)."""
+    lb_map = {**DEFAULT_LOOKBACK, **(cfg.get("lookback") or {})}
+    own = ((cfg.get("models") or {}).get(label) or {}).get("lookback") or {}
+    return int(own.get(regime, lb_map[regime]))
 
 
 def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | None = None,
@@ -375,7 +386,7 @@ def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | 
     that model in that regime, unless ``lookbacks`` is given. ``val_folds`` (default ``[0]``,
     the protocol's split) adds validation-fold cells for selection (no test metrics).
     """
-    lb_map = {"short": 96, "long": 336, **(cfg.get("lookback") or {})}
+    lb_map = {**DEFAULT_LOOKBACK, **(cfg.get("lookback") or {})}
     if lookbacks:
         pairs = [(regime_of(cfg, int(L)), int(L)) for L in lookbacks]
     else:
@@ -396,8 +407,7 @@ def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | 
             for H in hs:
                 for label in labels:
                     name, hp, train = resolve_model(cfg, label, regime, H, train_override)
-                    own = ((cfg.get("models") or {}).get(label) or {}).get("lookback") or {}
-                    L_model = L if lookbacks else int(own.get(regime, L))
+                    L_model = L if lookbacks else model_lookback(cfg, label, regime)
                     trainable = getattr(MODELS[name], "trainable", True)
                     if not trainable:  # nothing to fit: training settings do not change the result
                         train = {k: train[k] for k in ("loss", "eval_batch_size")}
