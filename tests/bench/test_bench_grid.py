@@ -420,6 +420,36 @@ def test_calendar_covariates_reach_the_model_and_keep_older_signatures(tmp_path,
         load_bench_config(str(path))
 
 
+def test_ema_decay_reaches_the_fit_and_keeps_older_signatures(tmp_path, synthetic_csv):
+    """``train: {ema_decay: d}`` validates and keeps the moving average of the weights: the best
+    validation loss is the validation MSE of the weights the cell is scored with, and it differs
+    from the plain fit's; cells without the setting keep their signatures; bad values fail at load."""
+    from xlstm_ts.bench.config import Cell
+
+    base = dict(dataset="toy", source="f", protocol="ratio", target="load", regime="long", lookback=24,
+                horizon=12, label="dlinear", model="dlinear", hparams={}, seed=1)
+    old = Cell(train={"loss": "mse"}, **base).signature()
+    assert Cell(train={"loss": "mse", "ema_decay": None}, **base).signature() == old
+    assert Cell(train={"loss": "mse", "ema_decay": 0.9}, **base).signature() != old
+
+    train = {"max_epochs": 3, "patience": 3}
+    cfg = dict(TINY_CONFIG, models={"plain": {"model": "dlinear", "train": train},
+                                    "ema": {"model": "dlinear", "train": dict(train, ema_decay=0.9)}})
+    path = tmp_path / "ema.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    assert main(["--config", str(path), "--data", str(synthetic_csv), "--target", "load", "--out", str(out),
+                 "--no-progress", "--no-plots"]) == 0
+    rows = {r["label"]: r for r in load_rows(out)}
+    assert rows["ema"]["train"]["ema_decay"] == 0.9
+    assert rows["ema"]["best_val_loss"] == pytest.approx(rows["ema"]["val_mse"], rel=1e-5)
+    assert rows["ema"]["val_mse"] != pytest.approx(rows["plain"]["val_mse"], rel=1e-4)
+    for bad in (1.0, 0, "0.9"):
+        path.write_text(yaml.safe_dump(dict(TINY_CONFIG, train={"ema_decay": bad})))
+        with pytest.raises(ValueError, match="ema_decay"):
+            load_bench_config(str(path))
+
+
 def test_rows_restored_from_a_report_table_give_the_same_tables(tmp_path, synthetic_csv, tiny_config):
     """A report directory outlives its run directory: the rows of its runs.parquet rebuild the
     same runs, averages and drop-last tables as the cells they were written from."""

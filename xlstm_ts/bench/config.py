@@ -76,6 +76,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "limit_val_batches": None,
     "max_minutes": None,
     "gradient_clip_val": None,
+    "ema_decay": None,       # validate and keep an exponential moving average of the weights
     "calendar": False,       # the timestamps' calendar features (as TSLib's timeF marks) as
 }                            # future-known covariates of the model (protocol.prepare_splits)
 
@@ -221,6 +222,9 @@ def _check_train(train: Any, where: str) -> None:
             raise ValueError(f"{where}: train {key}={train[key]!r}; valid: {list(choices)}")
     if "calendar" in train and not isinstance(train["calendar"], bool):
         raise ValueError(f"{where}: train calendar={train['calendar']!r} must be true or false")
+    ema = train.get("ema_decay")
+    if ema is not None and not (isinstance(ema, float) and 0.0 < ema < 1.0):
+        raise ValueError(f"{where}: train ema_decay={ema!r} must be null or a number in (0, 1)")
 
 
 def _check_lookback(lb: Any, where: str) -> None:
@@ -284,7 +288,7 @@ class Cell:
         d.pop("config")
         if not d["val_fold"]:
             d.pop("val_fold")  # protocol cells keep the signatures they had before folds existed
-        for key in ("valid_loss", "calendar"):  # likewise cells from before these settings existed
+        for key in ("valid_loss", "calendar", "ema_decay"):  # likewise cells from before these settings existed
             if not d["train"].get(key):
                 d["train"].pop(key, None)
         try:

@@ -227,7 +227,8 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
         with _ctrl_c_propagates():
             report = fit_module(module, train_loader, val_loader, max_epochs=int(train["max_epochs"]),
                                 patience=train["patience"], seed=cell.seed,
-                                trainer_kwargs=_trainer_kwargs(train), enable_progress_bar=verbose)
+                                trainer_kwargs=_trainer_kwargs(train), enable_progress_bar=verbose,
+                                ema_decay=train.get("ema_decay"))
         fit = {"epochs": report.epochs, "best_epoch": report.best_epoch,
                "best_val_loss": report.best_val_loss, "train_seconds": report.seconds}
     model = model.cpu()

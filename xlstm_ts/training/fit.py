@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
-from .callbacks import RestoreBestWeights
+from .callbacks import EMAWeights, RestoreBestWeights
 from .module import ForecastModule
 
 LAST_CHECKPOINT = "last"
@@ -53,6 +53,7 @@ def fit_module(
     extra_callbacks: list | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    ema_decay: float | None = None,
 ) -> FitReport:
     """Fit ``module``; with ``val_loader``, stop early on ``val_loss`` and keep the best epoch.
 
@@ -65,6 +66,10 @@ def fit_module(
     at the end of every epoch. ``resume=True`` continues from it when it exists (a run killed
     mid-epoch loses at most that epoch) and starts afresh otherwise. It is loaded with
     ``weights_only=True`` (no pickled code).
+
+    ``ema_decay`` (e.g. 0.99) keeps an exponential moving average of the weights, updated after
+    every optimiser step; validation, early stopping and the kept weights use the average
+    (:class:`EMAWeights`).
     """
     quiet_lightning()
     if seed is not None:
@@ -80,6 +85,8 @@ def fit_module(
         callbacks.append(best)
         if patience is not None:
             callbacks.append(EarlyStopping("val_loss", patience=patience, mode="min"))
+    if ema_decay is not None:
+        callbacks.append(EMAWeights(ema_decay))  # after RestoreBestWeights: it snapshots the average
     ckpt_path = None
     if checkpoint_dir is not None:
         # monitor=None + save_top_k=1 + a fixed name: one file, replaced (atomically) each epoch.
