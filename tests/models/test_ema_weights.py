@@ -75,7 +75,7 @@ def test_the_kept_weights_are_the_scored_average_and_training_goes_on_from_the_r
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5, 2])
 def test_ema_decay_outside_the_open_unit_interval_is_refused(decay):
-    from xlstm_ts.training.callbacks import EMAWeights
+    from xlstm_ts.training import EMAWeights
 
     with pytest.raises(ValueError, match="ema_decay"):
         EMAWeights(decay)

@@ -1,7 +1,7 @@
 """Training layer: Lightning module, callbacks and the fit loop (all via Lightning)."""
 
-from .callbacks import RestoreBestWeights
+from .callbacks import EMAWeights, RestoreBestWeights
 from .fit import FitReport, fit_module, predict_loader, quiet_lightning
 from .module import ForecastModule
 
-__all__ = ["FitReport", "ForecastModule", "RestoreBestWeights", "fit_module", "predict_loader", "quiet_lightning"]
+__all__ = ["EMAWeights", "FitReport", "ForecastModule", "RestoreBestWeights", "fit_module", "predict_loader", "quiet_lightning"]
