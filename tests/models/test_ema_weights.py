@@ -79,3 +79,39 @@ def test_ema_decay_outside_the_open_unit_interval_is_refused(decay):
 
     with pytest.raises(ValueError, match="ema_decay"):
         EMAWeights(decay)
+
+
+class _StopAfter(L.Callback):
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            trainer.should_stop = True
+
+
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
+def test_a_resumed_fit_goes_on_averaging_where_it_stopped(tmp_path):
+    """The average is part of the checkpoint: stopping after epoch 1 and resuming ends on the
+    same weights as an uninterrupted fit (a restarted average would not). No validation, so the
+    fit ends on the average itself."""
+    from xlstm_ts.training import ForecastModule, fit_module
+
+    spec = ModelSpec(lookback=64, horizon=16, n_channels=2)
+    train = sine_batch(B=64, seed=1)
+    rows = lambda b: [{k: v[i] for k, v in b.items()} for i in range(len(b["x"]))]  # noqa: E731
+
+    def run(ckpt=None, resume=False, stop=None):
+        torch.manual_seed(0)
+        model = build_model("dlinear", spec)
+        module = ForecastModule(model, make_loss("mse"), learning_rate=0.05, max_epochs=3)
+        fit_module(module, DataLoader(rows(train), batch_size=16), None,
+                   max_epochs=3, patience=None, seed=0, enable_progress_bar=False, ema_decay=0.8,
+                   checkpoint_dir=ckpt, resume=resume, extra_callbacks=[_StopAfter(stop)] if stop is not None else None)
+        return model.state_dict()
+
+    whole = run()
+    run(tmp_path, stop=1)
+    resumed = run(tmp_path, resume=True)
+    for k, v in whole.items():
+        torch.testing.assert_close(resumed[k], v, rtol=1e-6, atol=1e-7)
