@@ -29,7 +29,7 @@ class _Recorder(L.Callback):
 
 
 def _fit(ema_decay, with_val: bool, epochs: int = 3):
-    from xlstm_ts.training import ForecastModule, fit_module
+    from xlstm_ts.training import EMAWeights, ForecastModule, fit_module
 
     spec = ModelSpec(lookback=64, horizon=16, n_channels=2)
     torch.manual_seed(0)
@@ -41,7 +41,7 @@ def _fit(ema_decay, with_val: bool, epochs: int = 3):
     report = fit_module(module, DataLoader(rows(train), batch_size=16),
                         DataLoader(rows(val), batch_size=32) if with_val else None,
                         max_epochs=epochs, patience=None, seed=0, enable_progress_bar=False,
-                        extra_callbacks=[rec], ema_decay=ema_decay)
+                        extra_callbacks=[rec] if ema_decay is None else [EMAWeights(ema_decay), rec])
     return model, report, rec, val
 
 
@@ -95,7 +95,7 @@ def test_a_resumed_fit_goes_on_averaging_where_it_stopped(tmp_path):
     """The average is part of the checkpoint: stopping after epoch 1 and resuming ends on the
     same weights as an uninterrupted fit (a restarted average would not). No validation, so the
     fit ends on the average itself."""
-    from xlstm_ts.training import ForecastModule, fit_module
+    from xlstm_ts.training import EMAWeights, ForecastModule, fit_module
 
     spec = ModelSpec(lookback=64, horizon=16, n_channels=2)
     train = sine_batch(B=64, seed=1)
@@ -106,8 +106,8 @@ def test_a_resumed_fit_goes_on_averaging_where_it_stopped(tmp_path):
         model = build_model("dlinear", spec)
         module = ForecastModule(model, make_loss("mse"), learning_rate=0.05, max_epochs=3)
         fit_module(module, DataLoader(rows(train), batch_size=16), None,
-                   max_epochs=3, patience=None, seed=0, enable_progress_bar=False, ema_decay=0.8,
-                   checkpoint_dir=ckpt, resume=resume, extra_callbacks=[_StopAfter(stop)] if stop is not None else None)
+                   max_epochs=3, patience=None, seed=0, enable_progress_bar=False, checkpoint_dir=ckpt,
+                   resume=resume, extra_callbacks=[EMAWeights(0.8)] + ([_StopAfter(stop)] if stop is not None else []))
         return model.state_dict()
 
     whole = run()

@@ -179,7 +179,7 @@ def _ctrl_c_propagates() -> Iterator[None]:
 def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
              prepared: PreparedSplits | None = None, verbose: bool = False) -> dict[str, Any]:
     """Fit and score one cell; returns its result row (and writes it when ``out_dir`` is set)."""
-    from xlstm_ts.training import ForecastModule, fit_module, quiet_lightning
+    from xlstm_ts.training import EMAWeights, ForecastModule, fit_module, quiet_lightning
 
     quiet_lightning()
     t0 = time.perf_counter()
@@ -228,7 +228,7 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
             report = fit_module(module, train_loader, val_loader, max_epochs=int(train["max_epochs"]),
                                 patience=train["patience"], seed=cell.seed,
                                 trainer_kwargs=_trainer_kwargs(train), enable_progress_bar=verbose,
-                                ema_decay=train.get("ema_decay"))
+                                extra_callbacks=[EMAWeights(train["ema_decay"])] if train.get("ema_decay") else None)
         fit = {"epochs": report.epochs, "best_epoch": report.best_epoch,
                "best_val_loss": report.best_val_loss, "train_seconds": report.seconds}
     model = model.cpu()

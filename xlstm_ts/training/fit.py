@@ -53,7 +53,6 @@ def fit_module(
     extra_callbacks: list | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
-    ema_decay: float | None = None,
 ) -> FitReport:
     """Fit ``module``; with ``val_loader``, stop early on ``val_loss`` and keep the best epoch.
 
@@ -67,9 +66,9 @@ def fit_module(
     mid-epoch loses at most that epoch) and starts afresh otherwise. It is loaded with
     ``weights_only=True`` (no pickled code).
 
-    ``ema_decay`` (e.g. 0.99) keeps an exponential moving average of the weights, updated after
-    every optimiser step; validation, early stopping and the kept weights use the average
-    (:class:`EMAWeights`).
+    An :class:`EMAWeights` callback among them (e.g. ``callbacks=[EMAWeights(0.99)]``) makes
+    validation, early stopping and the kept weights use a moving average of the weights; it is
+    moved after the best-epoch callback, which must snapshot the average.
     """
     quiet_lightning()
     if seed is not None:
@@ -85,8 +84,9 @@ def fit_module(
         callbacks.append(best)
         if patience is not None:
             callbacks.append(EarlyStopping("val_loss", patience=patience, mode="min"))
-    if ema_decay is not None:
-        callbacks.append(EMAWeights(ema_decay))  # after RestoreBestWeights: it snapshots the average
+    # RestoreBestWeights snapshots on validation end, before EMAWeights swaps the raw weights back
+    callbacks = [c for c in callbacks if not isinstance(c, EMAWeights)] + [
+        c for c in callbacks if isinstance(c, EMAWeights)]
     ckpt_path = None
     if checkpoint_dir is not None:
         # monitor=None + save_top_k=1 + a fixed name: one file, replaced (atomically) each epoch.
