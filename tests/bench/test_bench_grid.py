@@ -382,6 +382,16 @@ def test_valid_loss_selects_on_validation_mse_and_keeps_older_signatures(tmp_pat
     assert row["best_val_loss"] != pytest.approx(row["val_mae"], rel=1e-3)
 
 
+def _run_tiny_models(tmp_path, synthetic_csv, models: dict) -> dict[str, dict]:
+    """Run TINY_CONFIG with these model entries on the synthetic file; rows by label."""
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(dict(TINY_CONFIG, models=models)))
+    out = tmp_path / "run"
+    assert main(["--config", str(path), "--data", str(synthetic_csv), "--target", "load", "--out", str(out),
+                 "--no-progress", "--no-plots"]) == 0
+    return {r["label"]: r for r in load_rows(out)}
+
+
 def test_calendar_covariates_reach_the_model_and_keep_older_signatures(tmp_path, synthetic_csv):
     """``train: {calendar: true}`` gives every window the calendar features of its L + H
     timestamps as ``x_futr`` (the model is built with them: more parameters); cells without the
@@ -405,16 +415,11 @@ def test_calendar_covariates_reach_the_model_and_keep_older_signatures(tmp_path,
         np.testing.assert_array_equal(w["x_futr"].numpy(), cal[start:start + 36])
 
     mixer = {"model": "xlstm_mixer", "hparams": {"xlstm": {"embedding_dim": 8}, "views": 1}}
-    cfg = dict(TINY_CONFIG, models={"plain": mixer, "cal": dict(mixer, train={"calendar": True})})
-    path = tmp_path / "cal.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "run"
-    assert main(["--config", str(path), "--data", str(synthetic_csv), "--target", "load", "--out", str(out),
-                 "--no-progress", "--no-plots"]) == 0
-    rows = {r["label"]: r for r in load_rows(out)}
+    rows = _run_tiny_models(tmp_path, synthetic_csv, {"plain": mixer, "cal": dict(mixer, train={"calendar": True})})
     assert rows["cal"]["status"] == rows["plain"]["status"] == "ok"
     # futr_embed Linear(L + H -> E) + one id vector per calendar feature
     assert rows["cal"]["params"] - rows["plain"]["params"] == (36 + 1) * 8 + 4 * 8
+    path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(dict(TINY_CONFIG, train={"calendar": "yes"})))
     with pytest.raises(ValueError, match="train calendar='yes' must be true or false"):
         load_bench_config(str(path))
@@ -433,17 +438,12 @@ def test_ema_decay_reaches_the_fit_and_keeps_older_signatures(tmp_path, syntheti
     assert Cell(train={"loss": "mse", "ema_decay": 0.9}, **base).signature() != old
 
     train = {"max_epochs": 3, "patience": 3}
-    cfg = dict(TINY_CONFIG, models={"plain": {"model": "dlinear", "train": train},
-                                    "ema": {"model": "dlinear", "train": dict(train, ema_decay=0.9)}})
-    path = tmp_path / "ema.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "run"
-    assert main(["--config", str(path), "--data", str(synthetic_csv), "--target", "load", "--out", str(out),
-                 "--no-progress", "--no-plots"]) == 0
-    rows = {r["label"]: r for r in load_rows(out)}
+    rows = _run_tiny_models(tmp_path, synthetic_csv, {"plain": {"model": "dlinear", "train": train},
+                                                      "ema": {"model": "dlinear", "train": dict(train, ema_decay=0.9)}})
     assert rows["ema"]["train"]["ema_decay"] == 0.9
     assert rows["ema"]["best_val_loss"] == pytest.approx(rows["ema"]["val_mse"], rel=1e-5)
     assert rows["ema"]["val_mse"] != pytest.approx(rows["plain"]["val_mse"], rel=1e-4)
+    path = tmp_path / "bad.yaml"
     for bad in (1.0, 0, "0.9"):
         path.write_text(yaml.safe_dump(dict(TINY_CONFIG, train={"ema_decay": bad})))
         with pytest.raises(ValueError, match="ema_decay"):
