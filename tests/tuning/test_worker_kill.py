@@ -67,11 +67,12 @@ def _observer(url: str) -> optuna.storages.RDBStorage:
 
 
 def _kill_in_trial(url: str, study_name: str, procs: dict[str, subprocess.Popen], timeout: float = 240,
-                   patience: float = 20) -> tuple[str, int]:
+                   patience: float = 20, hurry_after: int = N_TRIALS // 2) -> tuple[str, int]:
     """SIGKILL one of the workers (``procs``: worker tag -> process) while a trial it runs is
     RUNNING, with its configuration (partly) sampled; returns the worker's tag and the trial's
     number. Waits (up to ``patience`` s) for a moment when two workers run trials at once, so that
-    the others are busy when it dies.
+    the others are busy when it dies — but not once ``hurry_after`` trials are COMPLETE: on a
+    loaded machine the first worker can finish the study alone while the others still import.
 
     The worker is first stopped (SIGSTOP) and its trial read again, so that it is certainly
     killed inside the trial, not just after it.
@@ -93,12 +94,13 @@ def _kill_in_trial(url: str, study_name: str, procs: dict[str, subprocess.Popen]
             study_id = storage.get_study_id_from_name(study_name)
             running = [t for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
                        if t.user_attrs.get("worker") in procs and t.params]
+            complete = len(storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,)))
         except Exception:  # noqa: BLE001 - no database, schema or study yet, or locked: look again
-            running = []
+            running, complete = [], 0
         if running:
             first_seen = first_seen or time.monotonic()
             busy = {t.user_attrs["worker"] for t in running}
-            if len(busy) >= 2 or time.monotonic() - first_seen > patience:
+            if len(busy) >= 2 or time.monotonic() - first_seen > patience or complete >= hurry_after:
                 t = running[0]
                 tag = t.user_attrs["worker"]
                 victim = procs[tag]
