@@ -92,9 +92,10 @@ def _kill_in_trial(url: str, study_name: str, procs: dict[str, subprocess.Popen]
                     raise KeyError("no database yet")  # do not create it before the workers do
                 storage = _observer(url)
             study_id = storage.get_study_id_from_name(study_name)
-            running = [t for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-                       if t.user_attrs.get("worker") in procs and t.params]
-            complete = len(storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,)))
+            trials = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE))
+            running = [t for t in trials if t.state == TrialState.RUNNING
+                       and t.user_attrs.get("worker") in procs and t.params]
+            complete = len(trials) - sum(t.state == TrialState.RUNNING for t in trials)
         except Exception:  # noqa: BLE001 - no database, schema or study yet, or locked: look again
             running, complete = [], 0
         if running:
