@@ -101,6 +101,38 @@ def test_dlinear_decomposition():
     assert ind({"x": x}).shape == (3, 5, 2, 1)
 
 
+@pytest.mark.parametrize("individual", [False, True])
+def test_dlinear_maps_per_channel_and_loads_the_legacy_layout(individual):
+    """Each channel's forecast is its own (or the shared) pair of linear maps of its seasonal and
+    trend parts; a state dict in the layout saved before 2026-11-29 (``seasonal.{c}.weight``)
+    loads into the same function."""
+    torch.manual_seed(0)
+    spec = ModelSpec(lookback=30, horizon=4, n_channels=3)
+    m = build_model("dlinear", spec, individual=individual, kernel_size=5).eval()
+    x = torch.randn(2, 30, 3)
+    seas, trend = (t.transpose(1, 2) for t in m.decompose(x))  # (B, C, L)
+    sd = m.state_dict()
+    w = {p: sd[f"{p}.weight"] for p in ("seasonal", "trend")}
+    b = {p: sd[f"{p}.bias"] for p in ("seasonal", "trend")}
+    for c in range(3):
+        wc, bc = ({p: t[c] for p, t in d.items()} if individual else d for d in (w, b))
+        want = F.linear(seas[:, c], wc["seasonal"], bc["seasonal"]) + F.linear(trend[:, c], wc["trend"], bc["trend"])
+        torch.testing.assert_close(m({"x": x})[:, :, c, 0], want)
+    legacy = {}
+    for p in ("seasonal", "trend"):
+        for name in ("weight", "bias"):
+            t = sd[f"{p}.{name}"]
+            for c in range(3 if individual else 1):
+                legacy[f"{p}.{c}.{name}"] = t[c] if individual else t
+    fresh = build_model("dlinear", spec, individual=individual, kernel_size=5).eval()
+    fresh.load_state_dict(legacy)
+    torch.testing.assert_close(fresh({"x": x}), m({"x": x}))
+    if not individual:  # a per-channel legacy state does not load into the shared model
+        legacy = {k.replace(".0.", f".{c}."): v for c in range(3) for k, v in legacy.items()}
+        with pytest.raises(RuntimeError, match="size mismatch"):
+            fresh.load_state_dict(legacy)
+
+
 def test_dlinear_default_kernel_25_even_kernel_ok():
     spec = ModelSpec(lookback=60, horizon=5, n_channels=1)
     assert build_model("dlinear", spec).hparams["kernel_size"] == 25

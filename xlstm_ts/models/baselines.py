@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from .base import POSITIVE, ForecastModel, Range
-from .layers import CovariateHead, RevIN, moving_average
+from .layers import ChannelLinear, CovariateHead, RevIN, moving_average
 
 
 class _NoFit(ForecastModel):
@@ -105,12 +106,28 @@ class DLinear(ForecastModel):
         super().__init__(spec, **hparams)
         s, hp = self.spec, self.hparams
         out = s.horizon * s.n_outputs
-        n = s.n_channels if hp["individual"] else 1
-        self.seasonal = nn.ModuleList(nn.Linear(s.lookback, out) for _ in range(n))
-        self.trend = nn.ModuleList(nn.Linear(s.lookback, out) for _ in range(n))
+        def linear() -> nn.Module:
+            return ChannelLinear(s.lookback, out, s.n_channels) if hp["individual"] else nn.Linear(s.lookback, out)
+
+        self.seasonal, self.trend = linear(), linear()
         self.revin = RevIN(s.n_channels) if hp["revin"] else None
         self.covariates = (CovariateHead(s.horizon, s.n_futr, s.n_static, s.n_channels, s.n_outputs)
                            if s.n_futr or s.n_static else None)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Models saved before 2026-11-29 held a ModuleList of Linear maps per part
+        # (``seasonal.0.weight``; with ``individual`` one per channel, ``seasonal.{c}.weight``):
+        # stack them into this layout so their saved estimators keep loading.
+        legacy = re.compile(rf"{re.escape(prefix)}(seasonal|trend)\.(\d+)\.(weight|bias)$")
+        found: dict[tuple[str, str], list[tuple[int, torch.Tensor]]] = {}
+        for key in [k for k in state_dict if legacy.match(k)]:
+            part, index, name = legacy.match(key).groups()
+            found.setdefault((part, name), []).append((int(index), state_dict.pop(key)))
+        for (part, name), items in found.items():
+            tensors = [t for _, t in sorted(items, key=lambda item: item[0])]
+            stack = torch.stack if isinstance(getattr(self, part), ChannelLinear) else torch.cat
+            state_dict[f"{prefix}{part}.{name}"] = stack(tensors)  # a mismatch fails as a shape error
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def decompose(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x (B, L, C) -> (seasonal, trend)`` with ``trend = moving_average(x, kernel_size)``."""
@@ -121,10 +138,7 @@ class DLinear(ForecastModel):
         s = self.spec
         B, L, C = x.shape
         seas, trend = (t.transpose(1, 2) for t in self.decompose(x))  # (B, C, L)
-        if len(self.seasonal) == 1:
-            out = self.seasonal[0](seas) + self.trend[0](trend)  # (B, C, H*Q)
-        else:
-            out = torch.stack([self.seasonal[c](seas[:, c]) + self.trend[c](trend[:, c]) for c in range(C)], 1)
+        out = self.seasonal(seas) + self.trend(trend)  # (B, C, H*Q)
         out = out.reshape(B, C, s.horizon, s.n_outputs).transpose(1, 2)
         if self.covariates is not None:
             out = out + self.covariates(futr[:, L:] if futr is not None else None, static)
