@@ -120,9 +120,10 @@ class DLinear(ForecastModel):
         # stack them into this layout so their saved estimators keep loading.
         legacy = re.compile(rf"{re.escape(prefix)}(seasonal|trend)\.(\d+)\.(weight|bias)$")
         found: dict[tuple[str, str], list[tuple[int, torch.Tensor]]] = {}
-        for key in [k for k in state_dict if legacy.match(k)]:
-            part, index, name = legacy.match(key).groups()
-            found.setdefault((part, name), []).append((int(index), state_dict.pop(key)))
+        for key in list(state_dict):
+            if match := legacy.match(key):
+                part, index, name = match.groups()
+                found.setdefault((part, name), []).append((int(index), state_dict.pop(key)))
         for (part, name), items in found.items():
             tensors = [t for _, t in sorted(items, key=lambda item: item[0])]
             stack = torch.stack if isinstance(getattr(self, part), ChannelLinear) else torch.cat
