@@ -338,44 +338,49 @@ class XLSTMForecaster(BaseEstimator):
         n_windows: int = 1,
         step: int | None = None,
         static_df: pd.DataFrame | None = None,
-        refit: bool = False,
+        refit: bool | int = False,
     ) -> pd.DataFrame:
         """Rolling-origin backtest over the last ``n_windows`` cutoffs of each series.
 
         The forecast origins are ``step`` (default ``horizon``) apart and the last window ends
-        at the end of each series. An unfitted estimator (or ``refit=True``) is first trained
-        on the data before the earliest cutoff only, so no forecast sees its own future.
-        Future covariates are taken from ``df``.
+        at the end of each series. Future covariates are taken from ``df``. Every training here
+        starts from scratch (new weights, seeded by ``random_state``; scalers refitted) on the
+        rows before the cutoff it precedes, so no forecast sees its own future.
 
-        A fitted estimator with ``refit=False`` forecasts every window with its fitted weights
-        and scalers: an honest backtest only where the cutoffs lie at or after the end of the
-        data it was fitted on (fit on the first part, backtest the rest). Windows with earlier
-        cutoffs forecast values the model was trained on, so their scores are in-sample; a
-        ``UserWarning`` says how many there are.
+        ``refit`` follows neuralforecast's ``cross_validation`` (and darts' ``retrain``):
 
-        After a fit here, :meth:`predict` forecasts from the end of ``df`` (with the weights and
-        scalers of that fit, as after :meth:`update`).
+        * ``False`` (default): a fitted estimator forecasts every window with its fitted weights
+          and scalers; an unfitted one is trained once, before the first cutoff. Backtesting a
+          fitted model is honest only where the cutoffs lie at or after the end of the data it
+          was fitted on (fit on the first part, backtest the rest); windows with earlier cutoffs
+          forecast values the model was trained on, and a ``UserWarning`` says how many.
+        * ``True``: retrain before every window (``n_windows`` trainings).
+        * an int ``k >= 1``: retrain before windows ``0, k, 2k, ...``; the windows in between
+          use the latest training. ``refit=n_windows`` retrains a fitted estimator once, before
+          the first cutoff.
+
+        After a training here, :meth:`predict` forecasts from the end of ``df`` with the weights
+        and scalers of the last one (as after :meth:`update`); ``fit_report_`` is its report.
 
         Args:
             n_windows: cutoffs per series.
             step: rows between consecutive cutoffs (default ``horizon``).
-            refit: True or False (anything else, an int too, is a ``TypeError``). True trains
-                once, on the data before the first cutoff, replacing any fitted model, and
-                forecasts every window with that one model; False (default) uses the fitted model
-                as it is, and trains an unfitted estimator as True does. Unlike neuralforecast,
-                whose ``refit=True`` retrains at every window and ``refit=k`` every k windows,
-                per-window refitting is not supported.
+            refit: ``False``, ``True`` or a positive int, as above.
 
         Returns:
             ``unique_id, cutoff, ds, y_hat, (quantiles), y`` (``y``: the actual values).
         """
         self._check_params()
-        if not isinstance(refit, (bool, np.bool_)):
-            raise TypeError(
-                f"refit must be True or False (per-window refitting, neuralforecast's refit=k, is not "
-                f"supported: refit=True trains once, on the data before the first cutoff); got {refit!r}")
-        fit_here = bool(refit) or not hasattr(self, "model_")
-        if not fit_here:
+        if isinstance(refit, (bool, np.bool_)):
+            every = 1 if refit else None
+        elif is_int(refit) and refit >= 1:
+            every = int(refit)
+        else:
+            raise TypeError(f"refit must be True, False or a positive int (retrain every k windows); "
+                            f"got {refit!r}")
+        if every is None and not hasattr(self, "model_"):
+            every = n_windows if is_int(n_windows) and n_windows >= 1 else 1  # unfitted: train once
+        if every is None:
             self._check_fitted()
         for name, value in (("n_windows", n_windows), ("step", self.horizon if step is None else step)):
             if not is_int(value) or value < 1:
@@ -391,23 +396,23 @@ class XLSTMForecaster(BaseEstimator):
         span = H + (n_windows - 1) * step
         series = self._parse(df, static_df, min_length=L + span,
                              length_rule="lookback + horizon + (n_windows - 1) * step",
-                             for_fitted_model=not fit_here)
-        if not fit_here:
+                             for_fitted_model=every is None)
+        if every is None:
             self._check_static(series)
             self._warn_in_sample(series, [span - w * step for w in range(n_windows)])
-        if fit_here:
-            first_cut = [_slice(s, 0, len(s) - span) for s in series]
-            too_short = [s.unique_id for s in first_cut if len(s) < L + H]
-            if too_short:
+        else:
+            too_short = [s.unique_id for s in series if len(s) - span < L + H]
+            if too_short:  # the first training is the shortest
                 raise ValueError(
                     f"series {too_short[:5]} are too short to train before the first cutoff: each "
                     f"needs lookback + horizon = {L + H} rows before the last {span} rows"
                 )
-            self._fit_series(first_cut)
         frames = []
         for w in range(n_windows):
             end_offset = span - w * step  # rows after the cutoff until the series' end
             hist = [_slice(s, 0, len(s) - end_offset) for s in series]
+            if every is not None and w % every == 0:
+                self._fit_series(hist)
             futr = None
             if series[0].futr is not None:
                 futr = [s.futr[len(s) - end_offset: len(s) - end_offset + H] for s in series]
@@ -418,7 +423,7 @@ class XLSTMForecaster(BaseEstimator):
             actual = [s.values[len(s) - end_offset: len(s) - end_offset + H] for s in series]
             frame["y"] = np.concatenate([a.T.reshape(-1) for a in actual]).astype(np.float64)
             frames.append(frame)
-        if fit_here:
+        if every is not None:
             self._keep_end(series)
             self.id_dtype_ = self._id_dtype(df)
         return self._with_id_dtype(pd.concat(frames, ignore_index=True), self._id_dtype(df))
@@ -442,7 +447,7 @@ class XLSTMForecaster(BaseEstimator):
                 "have their cutoff before the end of the data this model was fitted on, so it was trained "
                 "on the values they forecast: their scores are in-sample, not a backtest. For an honest "
                 "backtest call cross_validation on an unfitted estimator (e.g. sklearn.base.clone(est)) "
-                "or pass refit=True: either trains on the data before the first cutoff only",
+                "or pass refit=True (retrain before every window) or refit=n_windows (once, before the first cutoff)",
                 UserWarning, stacklevel=3)
 
     def tune(self, df: pd.DataFrame | str | os.PathLike, space, **kwargs):

@@ -1,5 +1,5 @@
 """Regressions from a second user-side audit: ``cross_validation`` of a fitted model warns when its
-scores are in-sample, ``refit`` takes only a bool, CSV files keep text series ids, a ``RandomState``
+scores are in-sample, CSV files keep text series ids, a ``RandomState``
 as ``random_state`` and quantile levels with colliding column names are refused up front."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_cross_validation_of_a_model_fitted_on_the_same_data_warns_and_keeps_its
         cv = est.cross_validation(df, n_windows=2)
     warning = next(w for w in rec if IN_SAMPLE in str(w.message))
     assert warning.filename == __file__  # points at the user's call
-    assert "refit=True" in str(warning.message) and "unfitted estimator" in str(warning.message)
+    assert "refit=" in str(warning.message) and "unfitted estimator" in str(warning.message)
     # Only a warning: the forecasts are those of the fitted model, as before.
     last = cv[cv["cutoff"] == cv["cutoff"].max()].drop(columns=["cutoff", "y"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(last, est.predict(df.groupby("unique_id").head(56)))
@@ -77,14 +77,6 @@ def test_cross_validation_after_the_fitted_data_does_not_warn_even_after_update(
     assert not in_sample_warnings(lambda: est.cross_validation(df, n_windows=2))
     warned = in_sample_warnings(lambda: est.cross_validation(df, n_windows=3))  # one cutoff per series inside
     assert len(warned) == 1 and "2 of 6 windows" in str(warned[0].message)
-
-
-# ---------------------------------------------------------------- 2. refit is a bool
-
-@pytest.mark.parametrize("refit", [2, 1, "yes", None])
-def test_cross_validation_refit_takes_only_a_bool(refit):
-    with pytest.raises(TypeError, match="refit must be True or False .*per-window refitting"):
-        XLSTMForecaster(**FAST).cross_validation(panel(), n_windows=2, refit=refit)
 
 
 # ---------------------------------------------------------------- 3. CSV series ids

@@ -213,7 +213,7 @@ def make_objective(df, space: SearchSpace, base: Mapping[str, Any], *, metric: s
                     raise ValueError("metric 'val_loss' is unavailable: the fit had no validation split "
                                      "(val_size=0, series too short, or an untrainable model)")
             else:
-                cv = est.cross_validation(df, n_windows=cv_windows, refit=True)
+                cv = est.cross_validation(df, n_windows=cv_windows)  # unfitted: trains once, before the first cutoff
                 value = METRIC_FNS[metric](cv["y"].to_numpy(), cv["y_hat"].to_numpy())
             value = float(value)
             if not math.isfinite(value):
