@@ -50,9 +50,10 @@ def test_predict_from_series_too_short_to_infer_a_frequency(fitted):
     assert (first == short.groupby("unique_id")["ds"].max() + pd.Timedelta(hours=1)).all()
 
 
-def test_predict_after_cross_validation_starts_at_the_end_of_the_data(panel):
+@pytest.mark.parametrize("refit", [False, True])
+def test_predict_after_cross_validation_starts_at_the_end_of_the_data(panel, refit):
     est = XLSTMForecaster(horizon=8, lookback=32, **{**TINY_STREAM, "max_epochs": 1})
-    est.cross_validation(panel, n_windows=2)
+    est.cross_validation(panel, n_windows=2, refit=refit)
     # The kept state has read every row of panel: the same forecast as reading it afresh.
     assert_same_forecast(est.predict(), est.predict(panel))
 
