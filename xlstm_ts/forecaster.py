@@ -371,6 +371,10 @@ class XLSTMForecaster(BaseEstimator):
             ``unique_id, cutoff, ds, y_hat, (quantiles), y`` (``y``: the actual values).
         """
         self._check_params()
+        for name, value in (("n_windows", n_windows), ("step", self.horizon if step is None else step)):
+            if not is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        # every: train before windows 0, every, 2 * every, ...; None: forecast with the fitted model
         if isinstance(refit, (bool, np.bool_)):
             every = 1 if refit else None
         elif is_int(refit) and refit >= 1:
@@ -379,12 +383,9 @@ class XLSTMForecaster(BaseEstimator):
             raise TypeError(f"refit must be True, False or a positive int (retrain every k windows); "
                             f"got {refit!r}")
         if every is None and not hasattr(self, "model_"):
-            every = n_windows if is_int(n_windows) and n_windows >= 1 else 1  # unfitted: train once
+            every = int(n_windows)  # unfitted: train once, before the first cutoff
         if every is None:
             self._check_fitted()
-        for name, value in (("n_windows", n_windows), ("step", self.horizon if step is None else step)):
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
         clash = {self.id_col, self.time_col} & {"cutoff", "y_hat", "y"}
         if clash:
             raise ValueError(f"cross_validation writes the columns cutoff, y_hat and y: rename the "
