@@ -91,3 +91,11 @@ def test_refit_must_be_a_bool_or_a_positive_int(refit):
 def test_refit_needs_enough_rows_before_the_first_cutoff():
     with pytest.raises(ValueError, match="too short to train before the first cutoff"):
         XLSTMForecaster(**FAST).fit(panel()).cross_validation(panel(22), n_windows=3, refit=2)
+
+
+@pytest.mark.parametrize("refit", [False, True, 2])
+@pytest.mark.parametrize("kwargs", [{"n_windows": 0}, {"n_windows": 1.5}, {"n_windows": 2, "step": 0}])
+def test_bad_windows_rejected_before_any_training(refit, kwargs):
+    # an unfitted estimator with refit=False trains once over n_windows: it must be validated first
+    with pytest.raises(ValueError, match="must be a positive int"):
+        XLSTMForecaster(**FAST).cross_validation(panel(), refit=refit, **kwargs)
