@@ -95,7 +95,10 @@ def test_refit_needs_enough_rows_before_the_first_cutoff():
 
 @pytest.mark.parametrize("refit", [False, True, 2])
 @pytest.mark.parametrize("kwargs", [{"n_windows": 0}, {"n_windows": 1.5}, {"n_windows": 2, "step": 0}])
-def test_bad_windows_rejected_before_any_training(refit, kwargs):
+def test_bad_windows_rejected_before_any_training(refit, kwargs, monkeypatch):
     # an unfitted estimator with refit=False trains once over n_windows: it must be validated first
+    est = XLSTMForecaster(**FAST)
+    ends = training_ends(est, monkeypatch)
     with pytest.raises(ValueError, match="must be a positive int"):
-        XLSTMForecaster(**FAST).cross_validation(panel(), refit=refit, **kwargs)
+        est.cross_validation(panel(), refit=refit, **kwargs)
+    assert ends == []
