@@ -1,0 +1,113 @@
+"""What would averaging the forecasts of several trained models gain? (a diagnostic, no preset)
+
+Trains every member — each (look-back, seed) pair — of one preset's model exactly as
+``xlstm-ts bench`` trains a cell (``run_cell``), keeps its forecasts on the validation windows
+(and on the test windows for fold 0), and prints per split: each member's MSE, their mean
+(what the bench table reports for single models) and the MSE of the members' averaged
+forecast. Members with different look-backs forecast the same target windows (the protocol
+starts every split's first target at its border), which the script checks.
+
+    python scripts/ensemble_gain.py --config etth1 --label xlstm_mixer --horizon 96 \
+        --val-folds 0,1,2 --seeds 2021,2022,2023 --out runs/ens/etth1_96.json
+    python scripts/ensemble_gain.py --config etth1 --label xlstm_mixer --horizon 96 \
+        --val-folds 0,1,2 --seeds 2021 --lookbacks 336,512,720 --out runs/ens/etth1_96_lb.json
+
+Nothing is written to a bench run directory; the JSON holds the numbers printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import xlstm_ts.bench.runner as runner
+from xlstm_ts._atomic import atomic_write_json
+from xlstm_ts.bench.config import expand_cells, load_bench_config
+from xlstm_ts.bench.protocol import load_bench_data
+
+SPLITS = ("val", "test")  # the order in which run_cell evaluates
+
+
+@contextlib.contextmanager
+def captured_forecasts(store: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[None]:
+    """Record (forecast, truth) of every ``evaluate_split`` call that ``run_cell`` makes."""
+    original = runner.evaluate_split
+
+    @torch.no_grad()
+    def evaluate_and_keep(model, loss, loader, *, samples=None):
+        was_training = model.training
+        model.eval()
+        try:
+            pred = [loss.point(model(b)).double().numpy() for b in loader]
+            truth = [b["y"].double().numpy() for b in loader]
+        finally:
+            model.train(was_training)
+        store.append((np.concatenate(pred), np.concatenate(truth)))
+        return original(model, loss, loader, samples=samples)
+
+    runner.evaluate_split = evaluate_and_keep
+    try:
+        yield
+    finally:
+        runner.evaluate_split = original
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True, help="bench preset (name or YAML path)")
+    ap.add_argument("--label", required=True, help="model label in the preset")
+    ap.add_argument("--regime", default="long")
+    ap.add_argument("--horizon", type=int, required=True)
+    ap.add_argument("--val-folds", default="0", help="e.g. 0,1,2 (fold 0 also scores the test split)")
+    ap.add_argument("--seeds", default="2021,2022,2023")
+    ap.add_argument("--lookbacks", default=None, help="e.g. 336,512,720 (default: the preset's)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", required=True, help="JSON file for the results")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+
+    cfg = load_bench_config(a.config)
+    data = load_bench_data(cfg["datasets"][0])
+    folds = [int(k) for k in a.val_folds.split(",")]
+    cells = expand_cells(cfg, [data], horizons=[a.horizon], models=[a.label], regimes=[a.regime],
+                         seeds=[int(s) for s in a.seeds.split(",")], val_folds=folds,
+                         lookbacks=[int(L) for L in a.lookbacks.split(",")] if a.lookbacks else None)
+    forecasts: dict[int, dict[str, list]] = {}   # fold -> member -> [(pred, truth) per split]
+    for cell in cells:
+        store: list = []
+        with captured_forecasts(store):
+            row = runner.run_cell(cell, data)
+        member = f"L{cell.lookback}/seed{cell.seed}"
+        forecasts.setdefault(cell.val_fold, {})[member] = store
+        print(f"fold {cell.val_fold} {member}: val MSE {row['val_mse']:.4f}"
+              + (f" test MSE {row['mse']:.4f}" if "mse" in row else "")
+              + f" (best epoch {row['best_epoch']}, {row['wall_seconds']:.0f} s)", flush=True)
+
+    results: dict = {"config": a.config, "label": a.label, "regime": a.regime, "horizon": a.horizon,
+                     "splits": {}}
+    for fold, members in sorted(forecasts.items()):
+        for i, split in enumerate(SPLITS[: len(next(iter(members.values())))]):
+            preds = [m[i][0] for m in members.values()]
+            truths = [m[i][1] for m in members.values()]
+            if not all(np.array_equal(truths[0], t) for t in truths[1:]):
+                raise AssertionError(f"fold {fold} {split}: members forecast different windows")
+            singles = {name: float(((p - truths[0]) ** 2).mean()) for name, p in zip(members, preds, strict=True)}
+            ens = float(((np.mean(preds, axis=0) - truths[0]) ** 2).mean())
+            key = f"fold{fold}_{split}"
+            results["splits"][key] = {"members": singles, "member_mean": float(np.mean(list(singles.values()))),
+                                      "ensemble": ens}
+            print(f"{key}: member mean {np.mean(list(singles.values())):.4f}, "
+                  f"averaged forecast {ens:.4f}")
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
