@@ -3,7 +3,8 @@
     python examples/tune_etth1.py                 # 8 trials, 2 worker processes
     python examples/tune_etth1.py --trials 12     # rerun: continues the study, runs 4 more
 
-Search space and fixed settings: configs/tune/etth1_small.yaml (horizon 24 from 96 hourly steps).
+Search space and fixed settings: the bundled config "etth1_small" (configs/tune/etth1_small.yaml;
+horizon 24 from 96 hourly steps). Runs from any directory; results go under the current one.
 Results in runs/examples/tune_etth1: study.db (resumable), trials.csv/.parquet, best.json,
 importances.json, optimization_history.png, parallel_coordinate.png, model/ (the refitted best).
 """
@@ -33,7 +34,7 @@ def main() -> None:
 
     # one torch thread per worker: small models gain little from more, and contended threads
     # on a busy CPU are many times slower
-    res = tune(tune_df, "configs/tune/etth1_small.yaml", n_trials=args.trials, n_workers=args.workers,
+    res = tune(tune_df, "etth1_small", n_trials=args.trials, n_workers=args.workers,
                out_dir=args.out, threads_per_worker=1, verbose=True)
     print(f"\nbest val_loss {res.best_value:.4f} with {res.best_params}")
     if res.importances:
