@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 
 from xlstm_ts._dicts import deep_merge
+from xlstm_ts._names import did_you_mean
 from xlstm_ts.bench.protocol import PROTOCOLS
 from xlstm_ts.models import MODELS, model_hparams
 from xlstm_ts.models.losses import LOSSES, POINT_LOSSES
@@ -114,7 +115,7 @@ def find_preset(dataset: str, protocol: str | None = None) -> str:
 def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
     unknown = sorted(set(cfg) - CONFIG_KEYS)
     if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; valid: {sorted(CONFIG_KEYS)}")
+        raise ValueError(f"{where}: unknown keys {unknown}{did_you_mean(unknown, CONFIG_KEYS)}; valid: {sorted(CONFIG_KEYS)}")
     _check_lists(cfg, where)
     if cfg.get("protocol") is not None and cfg["protocol"] not in PROTOCOLS:
         raise ValueError(f"{where}: protocol {cfg['protocol']!r}; valid: {list(PROTOCOLS)}")
@@ -128,14 +129,14 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
         entry = entry or {}
         bad = sorted(set(entry) - MODEL_KEYS)
         if bad:
-            raise ValueError(f"{where}: model {label!r} has unknown keys {bad}; valid: {sorted(MODEL_KEYS)}")
+            raise ValueError(f"{where}: model {label!r} has unknown keys {bad}{did_you_mean(bad, MODEL_KEYS)}; valid: {sorted(MODEL_KEYS)}")
         name = entry.get("model", label)
         if name not in MODELS:
-            raise ValueError(f"{where}: model {label!r} -> unknown model {name!r}; valid: {sorted(MODELS)}")
+            raise ValueError(f"{where}: model {label!r} -> unknown model {name!r}{did_you_mean([name], MODELS)}; valid: {sorted(MODELS)}")
         for part, allowed, at in _override_parts(entry):
             bad_k = sorted(set(part) - allowed)
             if bad_k:
-                raise ValueError(f"{where}: model {label!r}, {at}: unknown keys {bad_k}; valid: {sorted(allowed)}")
+                raise ValueError(f"{where}: model {label!r}, {at}: unknown keys {bad_k}{did_you_mean(bad_k, allowed)}; valid: {sorted(allowed)}")
             _check_train(part.get("train"), f"{where}: model {label!r}, {at}")
         _check_lookback(entry.get("lookback"), f"{where}: model {label!r}")
         _check_hparams(cfg, label, entry, where)
@@ -183,7 +184,7 @@ def _check_lists(cfg: dict[str, Any], where: str) -> None:
                              f"{kind.__name__} items")
     bad = sorted(set(cfg.get("regimes") or []) - set(REGIMES))
     if bad:
-        raise ValueError(f"{where}: unknown regimes {bad}; valid: {list(REGIMES)}")
+        raise ValueError(f"{where}: unknown regimes {bad}{did_you_mean(bad, REGIMES)}; valid: {list(REGIMES)}")
 
 
 def _check_hparams(cfg: dict[str, Any], label: str, entry: dict[str, Any], where: str) -> None:
@@ -216,7 +217,7 @@ def _check_train(train: Any, where: str) -> None:
         raise ValueError(f"{where}: 'train' must be a mapping; got {train!r}")
     bad = sorted(set(train) - set(TRAIN_DEFAULTS))
     if bad:
-        raise ValueError(f"{where}: unknown train settings {bad}; valid: {sorted(TRAIN_DEFAULTS)}")
+        raise ValueError(f"{where}: unknown train settings {bad}{did_you_mean(bad, TRAIN_DEFAULTS)}; valid: {sorted(TRAIN_DEFAULTS)}")
     for key, choices in _TRAIN_CHOICES.items():
         if key in train and train[key] not in choices:
             raise ValueError(f"{where}: train {key}={train[key]!r}; valid: {list(choices)}")
@@ -346,7 +347,9 @@ def resolve_model(cfg: dict[str, Any], label: str, regime: str, horizon: int,
     # Validate hparam names early, nested ones (the xlstm stack's) included.
     bad = sorted(set(hp) - set(model_hparams(name)))
     if bad:
-        raise ValueError(f"model {label!r} ({name}): unknown hparams {bad}; valid: {sorted(model_hparams(name))}")
+        valid = model_hparams(name)
+        raise ValueError(f"model {label!r} ({name}): unknown hparams {bad}{did_you_mean(bad, valid)}; "
+                         f"valid: {sorted(valid)}")
     try:
         resolved_hparams(name, hp)
     except (KeyError, ValueError, TypeError) as e:

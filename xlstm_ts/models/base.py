@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from xlstm_ts._dicts import deep_merge
+from xlstm_ts._names import did_you_mean
 from xlstm_ts._scalars import is_int, is_number
 
 
@@ -57,7 +58,7 @@ class ModelSpec:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - fields)
         if unknown:
-            raise ValueError(f"unknown ModelSpec keys {unknown}; valid keys: {sorted(fields)}")
+            raise ValueError(f"unknown ModelSpec keys {unknown}{did_you_mean(unknown, fields)}; valid keys: {sorted(fields)}")
         return cls(**d)
 
 
@@ -65,7 +66,8 @@ def resolve_hparams(model_name: str, defaults: dict[str, Any], given: dict[str, 
     """Defaults updated with ``given``; an unknown top-level name raises a ValueError listing the valid ones."""
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown hparams {unknown} for model {model_name!r}; valid hparams: {sorted(defaults)}")
+        raise ValueError(f"unknown hparams {unknown}{did_you_mean(unknown, defaults)} for model {model_name!r}; "
+                         f"valid hparams: {sorted(defaults)}")
     # Nested dicts (e.g. the xLSTM stack config) are validated by their own dataclass.
     return deep_merge(defaults, given, strict="hparam ")
 

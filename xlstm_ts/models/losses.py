@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xlstm_ts._names import did_you_mean
+
 LOSSES = ("mse", "mae", "huber", "quantile")
 POINT_LOSSES = ("mse", "mae", "huber")  # one output per value: usable as a valid_loss
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
@@ -110,13 +112,13 @@ def make_loss(name: str, quantiles: Sequence[float] | None = None, **kwargs) -> 
     """Build a loss by name; ``huber`` takes ``delta`` (default 1.0); ``quantile`` takes ``quantiles``
     (default 0.1, 0.5, 0.9)."""
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid losses: {list(LOSSES)}")
+        raise ValueError(f"unknown loss {name!r}{did_you_mean([name], LOSSES)}; valid losses: {list(LOSSES)}")
     if quantiles is not None and name != "quantile":
         raise ValueError(f"quantiles are only for the 'quantile' loss, not {name!r}")
     allowed = {"huber": {"delta"}}.get(name, set())
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
-        raise ValueError(f"unknown arguments {unknown} for loss {name!r}; valid: {sorted(allowed)}")
+        raise ValueError(f"unknown arguments {unknown}{did_you_mean(unknown, allowed)} for loss {name!r}; valid: {sorted(allowed)}")
     if name == "mse":
         return MSELoss()
     if name == "mae":

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from .._dicts import deep_merge
+from .._names import did_you_mean
 from .base import ForecastModel, ModelSpec
 from .baselines import DLinear, Naive, SeasonalNaive
 from .patchtst import PatchTST
@@ -41,7 +42,7 @@ def get_model_class(name: str) -> type[ForecastModel]:
     try:
         return streaming[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown model {name!r}; valid models: {sorted(MODELS | streaming)}") from None
+        raise ValueError(f"unknown model {name!r}{did_you_mean([name], MODELS | streaming)}; valid models: {sorted(MODELS | streaming)}") from None
 
 
 def model_hparams(name: str) -> dict[str, Any]:
@@ -101,15 +102,15 @@ def load_preset(name_or_path: str | Path) -> dict[str, Any]:
         raise ValueError(f"preset {s!r} must be a mapping with keys 'model' and 'hparams'")
     unknown = sorted(set(data) - {"model", "hparams", "description"})
     if unknown:
-        raise ValueError(f"preset {s!r} has unknown keys {unknown}; valid: ['description', 'hparams', 'model']")
+        raise ValueError(f"preset {s!r} has unknown keys {unknown}{did_you_mean(unknown, ['description', 'hparams', 'model'])}; valid: ['description', 'hparams', 'model']")
     cls = get_model_class(data["model"])
     hparams = data.get("hparams") or {}
     if not isinstance(hparams, dict):
         raise ValueError(f"preset {s!r}: 'hparams' must be a mapping")
     bad = sorted(set(hparams) - set(cls.defaults))
     if bad:
-        raise ValueError(f"preset {s!r}: unknown hparams {bad} for model {data['model']!r}; "
-                         f"valid hparams: {sorted(cls.defaults)}")
+        raise ValueError(f"preset {s!r}: unknown hparams {bad}{did_you_mean(bad, cls.defaults)} for model "
+                         f"{data['model']!r}; valid hparams: {sorted(cls.defaults)}")
     return {"model": data["model"], "hparams": hparams}
 
 

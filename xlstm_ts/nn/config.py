@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from .._names import did_you_mean
 from .functional._common import as_int
 from .functional.backend import BACKENDS
 
@@ -33,7 +34,7 @@ class _DictMixin:
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(d) - set(fields))
         if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys: {sorted(fields)}")
+            raise ValueError(f"unknown {cls.__name__} keys {unknown}{did_you_mean(unknown, fields)}; valid keys: {sorted(fields)}")
         return cls(**d)  # nested dicts become sub-configs in __post_init__
 
     def _nested_from_dicts(self) -> None:

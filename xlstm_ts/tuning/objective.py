@@ -15,6 +15,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna_integration import PyTorchLightningPruningCallback
 
+from .._names import did_you_mean
 from .space import SearchSpace
 from .storage import tag_worker
 
@@ -76,7 +77,7 @@ def make_sampler(spec: Any = None, seed: int | None = None) -> optuna.samplers.B
                 return optuna.samplers.QMCSampler(**kw)
     except TypeError as e:
         raise ValueError(f"sampler {name!r}: bad option: {e}") from None
-    raise ValueError(f"unknown sampler {name!r}; valid samplers: {list(SAMPLERS)}")
+    raise ValueError(f"unknown sampler {name!r}{did_you_mean([name], SAMPLERS)}; valid samplers: {list(SAMPLERS)}")
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):
@@ -163,7 +164,7 @@ def make_pruner(spec: Any = None, max_epochs: int | None = None) -> optuna.prune
             return optuna.pruners.NopPruner()
     except TypeError as e:
         raise ValueError(f"pruner {name!r}: bad option: {e}") from None
-    raise ValueError(f"unknown pruner {name!r}; valid pruners: {list(PRUNERS)}")
+    raise ValueError(f"unknown pruner {name!r}{did_you_mean([name], PRUNERS)}; valid pruners: {list(PRUNERS)}")
 
 
 def _reason(e: BaseException) -> str:

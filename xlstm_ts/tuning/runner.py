@@ -20,6 +20,7 @@ import pandas as pd
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 
 from .._dicts import deep_merge
+from .._names import did_you_mean
 from . import storage as _st
 from .objective import METRICS, make_objective, make_pruner, make_sampler, make_worker_sampler
 from .report import (
@@ -352,7 +353,6 @@ _TRAINER_RUN_KEYS = ("callbacks", "logger", "enable_progress_bar", "enable_model
 def _check_trainer_kwargs(trainer_kwargs: Mapping[str, Any] | None) -> None:
     """Build the ``lightning.Trainer`` a trial would build (without its callbacks, on the CPU
     unless an accelerator is named): a misspelt or invalid Trainer option fails here, once."""
-    import difflib
     import inspect
 
     import lightning as L
@@ -362,9 +362,7 @@ def _check_trainer_kwargs(trainer_kwargs: Mapping[str, Any] | None) -> None:
     valid = [n for n in inspect.signature(L.Trainer.__init__).parameters if n != "self"]
     for key in trainer_kwargs or {}:
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"trainer_kwargs: {key!r} is not a lightning.Trainer option{hint}")
+            raise ValueError(f"trainer_kwargs: {key!r} is not a lightning.Trainer option{did_you_mean([key], valid)}")
     kw = {k: v for k, v in (trainer_kwargs or {}).items() if k not in ("callbacks", "logger")}
     if "max_epochs" in kw:
         raise ValueError("trainer_kwargs must not hold max_epochs: set max_epochs in base (or --max-epochs)")
@@ -565,7 +563,7 @@ def tune(
         raise ValueError(f"timeout must be a positive number of seconds; got {opts['timeout']!r}")
     metric_ = opts["metric"]
     if metric_ not in METRICS:
-        raise ValueError(f"unknown metric {metric_!r}; valid metrics: {list(METRICS)}")
+        raise ValueError(f"unknown metric {metric_!r}{did_you_mean([metric_], METRICS)}; valid metrics: {list(METRICS)}")
     direction_ = opts["direction"] or "minimize"
     if direction_ not in ("minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize'; got {direction_!r}")

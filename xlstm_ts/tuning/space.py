@@ -52,6 +52,7 @@ from typing import Any
 import yaml
 
 from .._dicts import deep_merge
+from .._names import did_you_mean
 
 __all__ = [
     "Param",
@@ -180,12 +181,12 @@ def _parse_param(key: str, spec: Any, known: dict[str, Param], est_names: set[st
                          f"got {spec!r}")
     unknown = sorted(set(spec) - _FIELDS)
     if unknown:
-        raise ValueError(f"search space {key!r}: unknown field(s) {unknown}; valid fields: {sorted(_FIELDS)}")
+        raise ValueError(f"search space {key!r}: unknown field(s) {unknown}{did_you_mean(unknown, _FIELDS)}; valid fields: {sorted(_FIELDS)}")
     if "type" not in spec:
         raise ValueError(f"search space {key!r}: missing 'type' (one of {sorted(_TYPES)})")
     t = spec["type"]
     if t not in _TYPES:
-        raise ValueError(f"search space {key!r}: unknown type {t!r}; valid types: {sorted(_TYPES)}")
+        raise ValueError(f"search space {key!r}: unknown type {t!r}{did_you_mean([t], _TYPES)}; valid types: {sorted(_TYPES)}")
     kind = _TYPES[t]
     log = spec.get("log", t in ("logfloat", "log_float", "loguniform"))
     if not isinstance(log, bool):
@@ -464,7 +465,8 @@ def resolve_base_params(base: Mapping[str, Any] | None, where: str = "base") -> 
     valid = set(estimator_param_names())
     bad = sorted(set(params) - valid)
     if bad:
-        raise ValueError(f"{where}: unknown XLSTMForecaster parameter(s) {bad}; valid: {sorted(valid)} (and 'preset')")
+        raise ValueError(f"{where}: unknown XLSTMForecaster parameter(s) {bad}{did_you_mean(bad, valid | {'preset'})}; "
+                         f"valid: {sorted(valid)} (and 'preset')")
     if preset is not None:
         p = load_preset(preset)
         if "model" in params and params["model"] != p["model"]:
@@ -478,8 +480,8 @@ def resolve_base_params(base: Mapping[str, Any] | None, where: str = "base") -> 
         defaults = get_model_class(params["model"]).defaults
         bad = sorted(set(mp) - set(defaults))
         if bad:
-            raise ValueError(f"{where}: unknown model_params {bad} for model {params['model']!r}; "
-                             f"valid: {sorted(defaults)}")
+            raise ValueError(f"{where}: unknown model_params {bad}{did_you_mean(bad, defaults)} for model "
+                             f"{params['model']!r}; valid: {sorted(defaults)}")
     return params
 
 
@@ -527,13 +529,13 @@ def load_config(spec: Any) -> TuneConfig:
         return TuneConfig(space=SearchSpace.from_dict(spec), source=source)
     unknown = sorted(set(spec) - _CONFIG_KEYS)
     if unknown:
-        raise ValueError(f"tuning config: unknown section(s) {unknown}; valid sections: {sorted(_CONFIG_KEYS)}")
+        raise ValueError(f"tuning config: unknown section(s) {unknown}{did_you_mean(unknown, _CONFIG_KEYS)}; valid sections: {sorted(_CONFIG_KEYS)}")
     study = spec.get("study") or {}
     if not isinstance(study, Mapping):
         raise ValueError(f"tuning config: 'study' must be a mapping; got {study!r}")
     bad = sorted(set(study) - STUDY_KEYS)
     if bad:
-        raise ValueError(f"tuning config: unknown study setting(s) {bad}; valid: {sorted(STUDY_KEYS)}")
+        raise ValueError(f"tuning config: unknown study setting(s) {bad}{did_you_mean(bad, STUDY_KEYS)}; valid: {sorted(STUDY_KEYS)}")
     space = spec["space"]
     if isinstance(space, SearchSpace):
         sp = space
