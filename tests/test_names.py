@@ -12,7 +12,8 @@ from xlstm_ts.tuning.space import load_config
 
 def test_hint_names_each_close_match_and_nothing_for_strangers():
     valid = ["max_epochs", "learning_rate", "dropout"]
-    assert did_you_mean(["max_epoch"], valid) == " (did you mean 'max_epochs' for 'max_epoch'?)"
+    assert did_you_mean(["max_epoch"], valid) == " (did you mean 'max_epochs'?)"
+    assert did_you_mean(["DROPOUT"], valid) == " (did you mean 'dropout'?)"   # case ignored, valid spelling shown
     assert did_you_mean(["lerning_rate", "dropuot"], valid) == (
         " (did you mean 'learning_rate' for 'lerning_rate', 'dropout' for 'dropuot'?)")
     assert did_you_mean(["zzz"], valid) == ""
@@ -36,6 +37,17 @@ def test_bench_config_train_typo_gets_the_hint(tmp_path):
 
 
 def test_tuning_config_base_typo_gets_the_hint():
-    with pytest.raises(ValueError, match=r"\['max_epoch'\] \(did you mean 'max_epochs' for 'max_epoch'\?\)"):
+    with pytest.raises(ValueError, match=r"\['max_epoch'\] \(did you mean 'max_epochs'\?\)"):
         load_config({"base": {"model": "dlinear", "horizon": 4, "lookback": 16, "max_epoch": 2},
                      "space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}})
+
+
+def test_bundled_names_typos_get_the_hint():
+    from xlstm_ts.data import load_dataset
+
+    with pytest.raises(ValueError, match=r"unknown dataset 'etth' \(did you mean 'ETTh1'\?\)"):
+        load_dataset("etth")
+    with pytest.raises(ValueError, match=r"unknown bench preset 'etth' \(did you mean 'etth1'\?\)"):
+        load_bench_config("etth")
+    with pytest.raises(ValueError, match=r"unknown tuning config 'xlstm_pach' \(did you mean 'xlstm_patch'\?\)"):
+        load_config("xlstm_pach")

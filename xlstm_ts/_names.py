@@ -12,11 +12,18 @@ from collections.abc import Iterable
 
 
 def did_you_mean(unknown: Iterable[str], valid: Iterable[str]) -> str:
-    """``" (did you mean 'max_epochs' for 'max_epoch'?)"`` for the close matches, else ``""``."""
-    choices = [str(v) for v in valid]
+    """``" (did you mean 'max_epochs'?)"`` for one unknown name with a close match, ``" (did you
+    mean 'a' for 'x', 'b' for 'y'?)"`` for several, ``""`` when none is close.
+
+    Case is ignored when matching (``'etth'`` finds ``'ETTh1'``); the hint names the valid spelling.
+    """
+    unknown = [str(n) for n in unknown]
+    by_folded: dict[str, str] = {}
+    for v in valid:
+        by_folded.setdefault(str(v).casefold(), str(v))
     pairs = []
     for name in unknown:
-        close = difflib.get_close_matches(str(name), choices, n=1)
+        close = difflib.get_close_matches(name.casefold(), list(by_folded), n=1)
         if close:
-            pairs.append(f"{close[0]!r} for {str(name)!r}")
+            pairs.append(f"{by_folded[close[0]]!r}" + (f" for {name!r}" if len(unknown) > 1 else ""))
     return f" (did you mean {', '.join(pairs)}?)" if pairs else ""

@@ -247,7 +247,8 @@ def load_bench_config(name_or_path: str | Path) -> dict[str, Any]:
     else:
         res = _preset_dir() / f"{s.lower()}.yaml"
         if not res.is_file():
-            raise ValueError(f"unknown bench preset {s!r}; bundled: {list_bench_presets()}")
+            raise ValueError(f"unknown bench preset {s!r}{did_you_mean([s], list_bench_presets())}; "
+                             f"bundled: {list_bench_presets()}")
         text, where = res.read_text(), f"configs/bench/{s.lower()}.yaml"
     try:
         cfg = yaml.safe_load(text) or {}
@@ -327,7 +328,7 @@ def resolve_model(cfg: dict[str, Any], label: str, regime: str, horizon: int,
         if label not in MODELS:
             raise ValueError(
                 f"model {label!r} is neither in the config ({sorted(models)}) nor a registered "
-                f"model ({sorted(MODELS)})"
+                f"model ({sorted(MODELS)}){did_you_mean([label], [*models, *MODELS])}"
             )
         entry = {}
     entry = entry or {}

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from xlstm_ts._names import did_you_mean
+
 __all__ = ["list_datasets", "load_dataset", "load_text", "read_frame", "read_series_file"]
 
 _PACKAGE = "xlstm_ts._datasets"
@@ -52,7 +54,8 @@ def _canonical(name: str) -> str:
     key = _ALIASES.get(key, key)
     if key not in lookup:
         raise ValueError(
-            f"unknown dataset {name!r}; bundled datasets: {', '.join(_DATASETS)} "
+            f"unknown dataset {name!r}{did_you_mean([name], [*_DATASETS, *_ALIASES])}; "
+            f"bundled datasets: {', '.join(_DATASETS)} "
             f"(aliases: {', '.join(_ALIASES)}); read your own files with read_frame(path)"
         )
     return lookup[key]

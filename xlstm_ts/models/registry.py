@@ -95,7 +95,7 @@ def load_preset(name_or_path: str | Path) -> dict[str, Any]:
     else:
         res = _preset_dir() / f"{s}.yaml"
         if not res.is_file():
-            raise ValueError(f"unknown preset {s!r}; bundled presets: {list_presets()}")
+            raise ValueError(f"unknown preset {s!r}{did_you_mean([s], list_presets())}; bundled presets: {list_presets()}")
         text = res.read_text()
     data = yaml.safe_load(text) or {}
     if not isinstance(data, dict) or "model" not in data:

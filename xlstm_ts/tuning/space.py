@@ -506,7 +506,8 @@ def load_config(spec: Any) -> TuneConfig:
         else:
             res = _tune_dir() / f"{s}.yaml"
             if not res.is_file():
-                raise ValueError(f"unknown tuning config {s!r}; bundled configs: {bundled_configs()} "
+                raise ValueError(f"unknown tuning config {s!r}{did_you_mean([s], bundled_configs())}; "
+                                 f"bundled configs: {bundled_configs()} "
                                  f"(or give a YAML path)")
             text, source = res.read_text(), f"{s}.yaml"
         try:
