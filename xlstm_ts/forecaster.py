@@ -109,10 +109,18 @@ class XLSTMForecaster(BaseEstimator):
         calendar: add calendar features derived from ``ds`` as future-known covariates.
         futr_cols: user columns known in advance (need ``futr_df`` at predict time). ``naive``
             and ``seasonal_naive`` learn nothing and refuse them (and ``static_df``).
+        hist_cols: past-only covariates: user columns observed with the targets but unknown
+            ahead (neuralforecast's ``hist_exog_list``, darts' ``past_covariates``). The model
+            reads them over the look-back window only, so ``predict`` needs no future values for
+            them (and refuses ``h > horizon``: they are unknown over the blocks a recursive
+            forecast would feed back). Read by ``xlstm_patch``, ``xlstm_mixer`` and
+            ``xlstm_stream``; the models that use only future covariate values (``dlinear``,
+            ``patchtst``) refuse them rather than ignore them.
         id_col, time_col, target_col: column names of long input (``target_col`` may be a
             list); wide input (DatetimeIndex, one column per variable) is detected by the
             absence of ``id_col`` and forms one multivariate series of every variable that is
-            not in ``futr_cols``, or of the ``target_col`` variables when it is not ``"y"``.
+            not in ``futr_cols`` or ``hist_cols``, or of the ``target_col`` variables when it is
+            not ``"y"``.
         freq: frequency of the series (inferred when None).
         fill: ``"ffill"``, ``"interpolate"`` or ``"zero"`` to fill NaN/inf; None raises on them.
         fill_missing: insert missing timestamps (filled with ``fill``); False raises on gaps.
@@ -146,6 +154,7 @@ class XLSTMForecaster(BaseEstimator):
         scaler: str = "standard",
         calendar: bool = True,
         futr_cols: Sequence[str] | None = None,
+        hist_cols: Sequence[str] | None = None,
         id_col: str = "unique_id",
         time_col: str = "ds",
         target_col: str | Sequence[str] = "y",
@@ -175,6 +184,7 @@ class XLSTMForecaster(BaseEstimator):
         self.scaler = scaler
         self.calendar = calendar
         self.futr_cols = futr_cols
+        self.hist_cols = hist_cols
         self.id_col = id_col
         self.time_col = time_col
         self.target_col = target_col
@@ -257,6 +267,12 @@ class XLSTMForecaster(BaseEstimator):
         """
         self._check_fitted()
         steps = self._check_steps(h)
+        if steps > int(self.horizon) and self.spec_.n_hist:
+            raise ValueError(
+                f"h={steps} is more than horizon={self.horizon}, which would forecast recursively, but the "
+                f"model reads past-only covariates {self._as_names(self.hist_cols)}, unknown over the "
+                f"forecast steps it would feed back: forecast at most horizon steps, or fit with a "
+                f"longer horizon")
         if df is None:
             series, id_dtype = self.history_, getattr(self, "id_dtype_", None)
         else:
@@ -277,7 +293,7 @@ class XLSTMForecaster(BaseEstimator):
     def update(self, df: pd.DataFrame | str | os.PathLike) -> XLSTMForecaster:
         """Append new observations to the fitted series without refitting.
 
-        ``df`` has the columns of ``fit`` (targets and ``futr_cols``; long or wide, a wide
+        ``df`` has the columns of ``fit`` (targets, ``futr_cols`` and ``hist_cols``; long or wide, a wide
         frame's columns in any order: they are matched by name) and, per series, rows that
         continue it: the first new timestamp must be exactly one step (at the series' frequency)
         after its last known one, so a gap or an overlap is a ValueError naming the series and
@@ -598,12 +614,22 @@ class XLSTMForecaster(BaseEstimator):
             raise ValueError("loss='quantile' needs quantiles=[...] (e.g. [0.1, 0.5, 0.9])")
         if self.valid_loss is not None and self.valid_loss not in POINT_LOSSES:
             raise ValueError(f"valid_loss must be None or one of {list(POINT_LOSSES)}; got {self.valid_loss!r}")
+        for name in ("futr_cols", "hist_cols"):
+            cols = getattr(self, name)
+            if cols is not None and not isinstance(cols, str) and (
+                    not isinstance(cols, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in cols)):
+                raise TypeError(f"{name} must be a column name or a list of column names; got {cols!r}")
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise TypeError(f"model_params must be a dict; got {type(self.model_params).__name__}")
         if self.random_state is not None and not is_int(self.random_state):
             raise TypeError(
                 f"random_state must be an int or None (a RandomState is not supported: the seed goes to "
                 f"torch, the batch order and Lightning and is saved with the model); got {self.random_state!r}")
+
+    @staticmethod
+    def _as_names(cols: str | Sequence[str] | None) -> list[str]:
+        """``futr_cols`` / ``hist_cols`` as a list (one column may be given as a plain string)."""
+        return [] if cols is None else [cols] if isinstance(cols, str) else list(cols)
 
     def _valid_loss(self):
         return None if self.valid_loss is None else make_loss(self.valid_loss)
@@ -640,6 +666,7 @@ class XLSTMForecaster(BaseEstimator):
             "scaler": self.scaler,
             "calendar": bool(self.calendar),
             "futr_cols": as_list(self.futr_cols),
+            "hist_cols": as_list(self.hist_cols),
             "target_col": as_list(self.target_col),
         }
 
@@ -697,7 +724,7 @@ class XLSTMForecaster(BaseEstimator):
         :func:`~xlstm_ts.data.from_long`).
         """
         df = self._as_frame(df)
-        common = dict(futr_cols=self.futr_cols, freq=self.freq if freq is None else freq, fill=self.fill,
+        common = dict(futr_cols=self.futr_cols, hist_cols=self.hist_cols, freq=self.freq if freq is None else freq, fill=self.fill,
                       fill_missing=self.fill_missing, min_length=min_length, length_rule=length_rule,
                       fill_from=fill_from)
         if self.id_col in df.columns:
@@ -811,7 +838,7 @@ class XLSTMForecaster(BaseEstimator):
         quantiles = self._model_levels()
         self.spec_ = ModelSpec(lookback=L, horizon=H, n_channels=series[0].n_channels,
                                n_futr=len(futr_names), n_static=len(series[0].static_names),
-                               n_outputs=max(len(quantiles), 1))
+                               n_outputs=max(len(quantiles), 1), n_hist=series[0].n_hist)
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         net = build_model(self.model, self.spec_, **self._resolved_model_params(series))
@@ -849,11 +876,20 @@ class XLSTMForecaster(BaseEstimator):
     def _check_covariates_usable(self, series: list[TimeSeries]) -> None:
         """A model with nothing to learn (``naive``, ``seasonal_naive``) cannot use covariates:
         refuse them at fit rather than ignore them silently (and then demand ``futr_df`` at predict)."""
-        if getattr(get_model_class(self.model), "trainable", True):
+        cls = get_model_class(self.model)
+        if self.hist_cols and getattr(cls, "trainable", True) and not cls.past_covariates:
+            from .models.base import past_covariate_models
+
+            raise ValueError(f"model={self.model!r} uses only the future values of covariates, so it would ignore "
+                             f"hist_cols {self._as_names(self.hist_cols)} (past-only covariates): use a model "
+                             f"that reads them ({past_covariate_models()}), or fit without them")
+        if getattr(cls, "trainable", True):
             return
         given = []
         if self.futr_cols:
-            given.append(f"futr_cols {[self.futr_cols] if isinstance(self.futr_cols, str) else list(self.futr_cols)}")
+            given.append(f"futr_cols {self._as_names(self.futr_cols)}")
+        if self.hist_cols:
+            given.append(f"hist_cols {self._as_names(self.hist_cols)}")
         if series[0].static_names:
             given.append(f"static_df columns {list(series[0].static_names)}")
         if given:
@@ -999,7 +1035,7 @@ class XLSTMForecaster(BaseEstimator):
         if self.futr_cols:
             if futr_df is None:
                 raise ValueError(
-                    f"the model uses future covariates {list(self.futr_cols)}: pass futr_df with "
+                    f"the model uses future covariates {self._as_names(self.futr_cols)}: pass futr_df with "
                     f"{self.id_col!r}, {self.time_col!r} and their values for the next {H} steps")
             if isinstance(futr_df, (str, os.PathLike)):
                 futr_df = read_series_file(futr_df, self.time_col, self.id_col)
@@ -1008,8 +1044,10 @@ class XLSTMForecaster(BaseEstimator):
                 if self.time_col not in futr_df.columns:
                     futr_df = futr_df.rename_axis(self.time_col).reset_index()
                 futr_df = futr_df.assign(**{self.id_col: series[0].unique_id})
-            n_user = len(self.futr_cols)  # user columns follow the calendar features
-            user_series = [dataclasses.replace(s, futr=s.futr[:, -n_user:], futr_names=tuple(self.futr_cols))
+            n_user = len(self._as_names(self.futr_cols))  # after the calendar, before the past-only
+            first = len(series[0].futr_names) - series[0].n_hist - n_user
+            user_series = [dataclasses.replace(s, futr=s.futr[:, first:first + n_user],
+                                               futr_names=s.futr_names[first:first + n_user], n_hist=0)
                            for s in series]
             user = future_covariates(futr_df, user_series, H, id_col=self.id_col, time_col=self.time_col)
         out = []
@@ -1019,6 +1057,10 @@ class XLSTMForecaster(BaseEstimator):
                 parts.append(calendar_features(future_index(s.ds, H, s.freq, s.unique_id), s.freq))
             if user is not None:
                 parts.append(user[i])
+            if s.n_hist:
+                # Unknown ahead, and never read there (the model zeroes these rows); the scaler's
+                # centre scales to that 0 and passes the range check of any covariate scale.
+                parts.append(np.broadcast_to(self.futr_scaler_.center_[-s.n_hist:], (H, s.n_hist)))
             out.append(np.concatenate(parts, axis=1).astype(np.float32))
         return out
 
@@ -1283,6 +1325,7 @@ def _series_meta(s: TimeSeries, fit_end: object = None) -> dict[str, Any]:
         "channel_ids": list(s.channel_ids),
         "futr_names": list(s.futr_names),
         "static_names": list(s.static_names),
+        "n_hist": s.n_hist,
     }
     if fit_end is not None:
         meta["fit_end"] = fit_end.isoformat() if is_dt else int(fit_end)
@@ -1316,6 +1359,7 @@ def _series_from_meta(m: dict[str, Any], hist: dict[str, torch.Tensor], i: int) 
             channel_names=tuple(m["channel_names"]), channel_ids=tuple(m["channel_ids"]), freq=freq,
             futr=None if futr is None else futr.numpy(), futr_names=tuple(m["futr_names"]),
             static=None if static is None else static.numpy(), static_names=tuple(m["static_names"]),
+            n_hist=int(m.get("n_hist", 0)),  # models saved before past-only covariates have none
         )
 
 

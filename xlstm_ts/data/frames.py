@@ -6,7 +6,8 @@ Long
     One row per (series, timestamp): ``unique_id``, ``ds``, ``y`` by default (the
     neuralforecast/statsforecast convention). ``target_col`` may be a list, giving a
     multivariate series per id. Future-known covariates are extra columns named in
-    ``futr_cols``; static covariates come from ``static_df`` (one row per id).
+    ``futr_cols``, past-only covariates (observed with the targets, unknown ahead) in
+    ``hist_cols``; static covariates come from ``static_df`` (one row per id).
 Wide
     A frame with a ``DatetimeIndex`` (or a time column), one column per variable: the
     whole frame is ONE multivariate series (the TSLib benchmark layout).
@@ -68,9 +69,13 @@ class TimeSeries:
     freq
         The frequency: a pandas offset, or ``1`` for integer steps.
     futr
-        Future-known covariates over the same timestamps, shape (T, F), float32, or None.
+        Dynamic covariates over the same timestamps, shape (T, F), float32, or None: the
+        future-known ones, then the past-only ones (``hist_cols``, the last ``n_hist``
+        columns; only their rows up to a forecast origin are ever read by a model).
     futr_names
         Their column names, length F.
+    n_hist
+        How many of the ``futr`` columns (the last ones) are past-only.
     static
         Static covariates, shape (S,), float32, or None.
     static_names
@@ -87,6 +92,7 @@ class TimeSeries:
     futr_names: tuple[str, ...] = ()
     static: np.ndarray | None = None
     static_names: tuple[str, ...] = ()
+    n_hist: int = 0
 
     def __post_init__(self) -> None:
         # Internal invariants: a violation here is a bug in the caller inside the library.
@@ -98,6 +104,8 @@ class TimeSeries:
             )
         if self.futr is not None and self.futr.shape != (t, len(self.futr_names)):
             raise ValueError(f"futr of {self.unique_id!r} must have shape (T, F)")
+        if not 0 <= self.n_hist <= len(self.futr_names):
+            raise ValueError(f"n_hist of {self.unique_id!r} must count some of its {len(self.futr_names)} futr columns")
         if self.static is not None and self.static.shape != (len(self.static_names),):
             raise ValueError(f"static of {self.unique_id!r} must have shape (S,)")
 
@@ -110,7 +118,8 @@ class TimeSeries:
         return self.values.shape[1]
 
     def __repr__(self) -> str:
-        extras = f", futr={len(self.futr_names)}" if self.futr is not None else ""
+        extras = f", futr={len(self.futr_names) - self.n_hist}" if self.futr is not None else ""
+        extras += f", hist={self.n_hist}" if self.n_hist else ""
         extras += f", static={len(self.static_names)}" if self.static is not None else ""
         return (
             f"TimeSeries({self.unique_id!r}, T={len(self)}, C={self.n_channels}, "
@@ -128,6 +137,7 @@ def from_long(
     time_col: str = "ds",
     target_col: str | Sequence[str] = "y",
     futr_cols: Sequence[str] | None = None,
+    hist_cols: Sequence[str] | None = None,
     static_df: pd.DataFrame | None = None,
     freq: str | BaseOffset | int | None = None,
     fill: FillMethod | None = None,
@@ -149,6 +159,9 @@ def from_long(
         Column names; ``target_col`` may be a list (one channel per column).
     futr_cols
         Future-known covariate columns (e.g. holidays, prices set in advance).
+    hist_cols
+        Past-only covariate columns (observed like the targets, unknown ahead: e.g. a
+        measured temperature); they follow ``futr_cols`` in ``TimeSeries.futr``.
     static_df
         One row per ``unique_id`` (column ``id_col``) with numeric static covariates.
     freq
@@ -190,19 +203,21 @@ def from_long(
     """
     v.check_frame(df)
     targets = [target_col] if isinstance(target_col, str) else list(target_col)
-    futr = list(futr_cols or [])
+    futr, hist = _names(futr_cols), _names(hist_cols)
     if not targets:
         raise ValueError("target_col must name at least one column")
     role = {id_col: "id", time_col: "time"}
     role.update({c: "target" for c in targets})
     role.update({c: "future covariate" for c in futr})
+    role.update({c: "past covariate" for c in hist})
     v.check_columns(
-        df, required=[id_col, time_col, *targets], declared=futr, role=role, extra_cols=extra_cols
+        df, required=[id_col, time_col, *targets], declared=futr + hist, role=role, extra_cols=extra_cols
     )
     v.check_ids(df[id_col], id_col)
     time = v.coerce_time(df[time_col], time_col)
     v.check_numeric(df, targets, "target")
     v.check_numeric(df, futr, "future covariate")
+    v.check_numeric(df, hist, "past covariate")
     v.check_fill(fill, fill_missing)
 
     try:
@@ -228,10 +243,11 @@ def from_long(
         uids=uids,
         time=time,
         values=_float32(df, targets, "target", where),
-        futr=_float32(df, futr, "future covariate", where) if futr else None,
+        futr=_covariate_block(df, futr, hist, where),
         channel_names=targets,
         channel_ids=lambda uid: tuple(f"{uid}/{c}" for c in targets) if multi else (uid,),
-        futr_names=futr,
+        futr_names=futr + hist,
+        n_hist=len(hist),
         freq=freq,
         fill=fill,
         fill_missing=fill_missing,
@@ -254,6 +270,7 @@ def from_wide(
     time_col: str | None = None,
     target_cols: Sequence[str] | None = None,
     futr_cols: Sequence[str] | None = None,
+    hist_cols: Sequence[str] | None = None,
     unique_id: str = "series",
     freq: str | BaseOffset | int | None = None,
     fill: FillMethod | None = None,
@@ -272,9 +289,11 @@ def from_wide(
         (or an integer index, taken as steps), else a column named ``ds``.
     target_cols
         Variables to forecast, in this channel order; default: every column except
-        the time column and ``futr_cols`` (so a TSLib file keeps ``OT`` last).
+        the time column, ``futr_cols`` and ``hist_cols`` (so a TSLib file keeps ``OT`` last).
     futr_cols
         Future-known covariate columns.
+    hist_cols
+        Past-only covariate columns (as in :func:`from_long`).
     unique_id
         Id of the series; in long output each channel's id is its column name.
     freq, fill, fill_missing, sort, min_length, length_rule, fill_from
@@ -286,7 +305,8 @@ def from_wide(
         A single item with C = ``len(target_cols)`` channels.
     """
     v.check_frame(df)
-    futr = [str(c) for c in (futr_cols or [])]
+    futr = [str(c) for c in _names(futr_cols)]
+    hist = [str(c) for c in _names(hist_cols)]
     frame = df
     if time_col is None and not isinstance(df.index, pd.DatetimeIndex) and "ds" in df.columns:
         time_col = "ds"
@@ -310,14 +330,16 @@ def from_wide(
     targets = (
         [str(c) for c in target_cols]
         if target_cols is not None
-        else [c for c in frame.columns if c not in futr]
+        else [c for c in frame.columns if c not in futr and c not in hist]
     )
     role = {c: "target" for c in targets} | {c: "future covariate" for c in futr}
-    v.check_columns(frame, required=targets, declared=futr, role=role, extra_cols="ignore")
+    role |= {c: "past covariate" for c in hist}
+    v.check_columns(frame, required=targets, declared=futr + hist, role=role, extra_cols="ignore")
     if not targets:
         raise ValueError("a wide frame needs at least one target column")
     v.check_numeric(frame, targets, "target")
     v.check_numeric(frame, futr, "future covariate")
+    v.check_numeric(frame, hist, "past covariate")
     v.check_fill(fill, fill_missing)
     time = v.coerce_time(frame.index, index_name)
     return _assemble(
@@ -325,12 +347,11 @@ def from_wide(
         uids=[str(unique_id)],
         time=time,
         values=_float32(frame, targets, "target", lambda row: f"{index_name} {time[row]}"),
-        futr=_float32(frame, futr, "future covariate", lambda row: f"{index_name} {time[row]}")
-        if futr
-        else None,
+        futr=_covariate_block(frame, futr, hist, lambda row: f"{index_name} {time[row]}"),
         channel_names=targets,
         channel_ids=lambda uid: tuple(targets),
-        futr_names=futr,
+        futr_names=futr + hist,
+        n_hist=len(hist),
         freq=freq,
         fill=fill,
         fill_missing=fill_missing,
@@ -382,6 +403,20 @@ def _float32(
     return wide.astype(np.float32)
 
 
+def _names(cols: str | Sequence[str] | None) -> list[str]:
+    """Column names as a list; one name may come as a plain string (not as its characters)."""
+    return [] if cols is None else [cols] if isinstance(cols, str) else list(cols)
+
+
+def _covariate_block(
+    df: pd.DataFrame, futr: Sequence[str], hist: Sequence[str], where: Callable[[int], str]
+) -> np.ndarray | None:
+    """The future-known then the past-only covariate columns as one (N, F + P) float32 block."""
+    parts = [_float32(df, cols, role, where)
+             for cols, role in ((futr, "future covariate"), (hist, "past covariate")) if cols]
+    return None if not parts else parts[0] if len(parts) == 1 else np.hstack(parts)
+
+
 def _replace(item: TimeSeries, **changes: object) -> TimeSeries:
     fields = dict(item.__dict__)
     fields.update(changes)
@@ -400,6 +435,7 @@ def _assemble(
     futr_names: Sequence[str],
     freq: str | BaseOffset | int | None,
     fill: FillMethod | None,
+    n_hist: int = 0,
     fill_missing: bool,
     sort: bool,
     min_length: int | None,
@@ -431,9 +467,11 @@ def _assemble(
     irregular = _irregular_series(offset, time, codes, spans)
     step = v.fixed_step(offset, time)
     if fill is None:
+        n_futr = len(futr_names) - n_hist
         for block, names, role in (
             (values, channel_names, "target"),
-            (futr, futr_names, "future covariate"),
+            (None if futr is None else futr[:, :n_futr], futr_names[:n_futr], "future covariate"),
+            (None if futr is None else futr[:, n_futr:], futr_names[n_futr:], "past covariate"),
         ):
             if block is not None:
                 err = v.non_finite_error(block, names, codes, time, uids, role)
@@ -482,6 +520,7 @@ def _assemble(
                 freq=offset,
                 futr=fut,
                 futr_names=tuple(futr_names),
+                n_hist=n_hist,
             )
         )
     v.check_min_length(lengths, min_length, uids, [s.ds for s in items], length_rule)

@@ -25,7 +25,11 @@ class ModelSpec:
         lookback: L, past steps in ``batch["x"]``.
         horizon: H, steps to forecast.
         n_channels: C, target channels.
-        n_futr: F, future-known covariates, given for L+H steps in ``batch["x_futr"]``.
+        n_futr: F, dynamic covariates, given for L+H steps in ``batch["x_futr"]``.
+        n_hist: P <= F, how many of them (the last P columns of ``x_futr``) are past-only:
+            known up to the forecast origin only (neuralforecast's ``hist_exog``, darts'
+            ``past_covariates``). :meth:`ForecastModel.forward` zeroes their H future rows before
+            the network sees them, so no value after the origin can leak into a forecast.
         n_static: static covariates per series in ``batch["static"]``.
         n_outputs: Q, outputs per step and channel (1 for point losses, the number of
             quantiles for the quantile loss).
@@ -37,16 +41,20 @@ class ModelSpec:
     n_futr: int = 0
     n_static: int = 0
     n_outputs: int = 1
+    n_hist: int = 0
 
     def __post_init__(self):
         for name in ("lookback", "horizon", "n_channels", "n_outputs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"ModelSpec.{name} must be a positive int; got {v!r}")
-        for name in ("n_futr", "n_static"):
+        for name in ("n_futr", "n_static", "n_hist"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"ModelSpec.{name} must be a non-negative int; got {v!r}")
+        if self.n_hist > self.n_futr:
+            raise ValueError(f"ModelSpec.n_hist ({self.n_hist}) counts the past-only columns among the "
+                             f"n_futr ({self.n_futr}) covariate columns: it cannot exceed n_futr")
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -60,6 +68,20 @@ class ModelSpec:
         if unknown:
             raise ValueError(f"unknown ModelSpec keys {unknown}{did_you_mean(unknown, fields)}; valid keys: {sorted(fields)}")
         return cls(**d)
+
+
+def mask_past_only(futr: torch.Tensor, lookback: int, n_hist: int) -> torch.Tensor:
+    """``futr (..., L+H, F)`` with the future rows (``L:``) of its last ``n_hist`` columns zeroed.
+
+    Past-only covariates are unknown after the forecast origin; whatever a caller put there
+    (true values in training windows and backtests, anything at predict time) must not reach
+    the network. Zero is the training mean of a standardised covariate.
+    """
+    if not n_hist:
+        return futr
+    futr = futr.clone()
+    futr[..., lookback:, futr.shape[-1] - n_hist:] = 0
+    return futr
 
 
 def resolve_hparams(model_name: str, defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +165,9 @@ class ForecastModel(nn.Module):
     hparams must have, see :func:`check_hparams`), ``ranges`` (bounds of numeric hparams) and
     implement ``_forward``. A subclass that sets ``self.revin`` (a ``RevIN`` or None) gets instance
     normalisation around ``_forward`` from :meth:`forward`. ``trainable = False`` marks models with nothing to fit (the trainer
-    can skip them; they cannot use covariates either). ``added_hparams`` lists hparams added after
+    can skip them; they cannot use covariates either). ``past_covariates = True`` marks models
+    that read the past rows of ``x_futr`` (so past-only covariates, ``spec.n_hist``, inform them);
+    the others use only its future rows and refuse ``n_hist > 0`` rather than ignore them. ``added_hparams`` lists hparams added after
     benchmark results were recorded, with the value that keeps the old behaviour: at that value
     they are left out of cell signatures, so finished cells stay finished.
     """
@@ -152,18 +176,25 @@ class ForecastModel(nn.Module):
     defaults: ClassVar[dict[str, Any]] = {}
     ranges: ClassVar[dict[str, Range]] = {}
     trainable: ClassVar[bool] = True
+    past_covariates: ClassVar[bool] = False
     added_hparams: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, spec: ModelSpec | dict[str, Any], **hparams: Any):
         super().__init__()
         self.spec = ModelSpec.from_dict(spec)
         name = self.name or type(self).__name__
+        if self.spec.n_hist and not self.past_covariates:
+            raise ValueError(f"model {name!r} uses only the future rows of the covariates, so it would ignore "
+                             f"past-only covariates (n_hist={self.spec.n_hist}); models that read them: "
+                             f"{past_covariate_models()}")
         self.hparams: dict[str, Any] = check_hparams(name, self.defaults, resolve_hparams(name, self.defaults, hparams),
                                                      self.ranges)
 
     # -- public -------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x, futr, static = self.check_batch(batch)
+        if futr is not None:
+            futr = mask_past_only(futr, self.spec.lookback, self.spec.n_hist)
         # A model with a ``revin`` submodule (``RevIN`` or None) sees each window normalised per
         # channel, and its forecast is de-normalised here; ``_forward`` works in normalised units.
         revin = getattr(self, "revin", None)
@@ -207,6 +238,13 @@ class ForecastModel(nn.Module):
 
     def _forward(self, x: torch.Tensor, futr: torch.Tensor | None, static: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
+
+
+def past_covariate_models() -> list[str]:
+    """Names of the models that read past-only covariates (``past_covariates = True``)."""
+    from .registry import MODELS, streaming_models
+
+    return sorted(n for n, cls in (MODELS | streaming_models()).items() if cls.past_covariates)
 
     def extra_repr(self) -> str:
         return f"spec={self.spec}"

@@ -40,6 +40,7 @@ class XLSTMMixer(ForecastModel):
     """
 
     name: ClassVar[str] = "xlstm_mixer"
+    past_covariates: ClassVar[bool] = True  # reads the past rows of x_futr
     defaults: ClassVar[dict[str, Any]] = {
         "xlstm": {
             "embedding_dim": 128,

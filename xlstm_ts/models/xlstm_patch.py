@@ -31,6 +31,7 @@ class XLSTMPatch(ForecastModel):
     """
 
     name: ClassVar[str] = "xlstm_patch"
+    past_covariates: ClassVar[bool] = True  # reads the past rows of x_futr
     defaults: ClassVar[dict[str, Any]] = {
         "patch_len": 16,
         "stride": 8,

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..models.base import ForecastModel
+from ..models.base import ForecastModel, mask_past_only
 from ..models.layers import CovariateHead, build_stack
 
 READ_BLOCK = 4096  # steps per chunkwise call when reading a long history (bounds activation memory)
@@ -48,6 +48,7 @@ class XLSTMStream(ForecastModel):
     """
 
     name: ClassVar[str] = "xlstm_stream"
+    past_covariates: ClassVar[bool] = True  # reads the past rows of x_futr
     streaming: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
         "xlstm": {
@@ -119,7 +120,7 @@ class XLSTMStream(ForecastModel):
                 (scaled) values up to each origin (the origin's own value last; zeros before a
                 series' start)
             futr_next: ``(B, H, F)`` / ``(B, S, H, F)``: the known covariates of the H steps
-                after each origin.
+                after each origin (the past-only ones, ``spec.n_hist``, are zeroed here).
             static: ``(B, n_static)``.
 
         Returns:
@@ -130,7 +131,7 @@ class XLSTMStream(ForecastModel):
         out = self.out(y).reshape(*lead, s.horizon, s.n_channels, s.n_outputs)
         if self.covariates is not None:
             n = y[..., 0].numel()
-            f = futr_next.reshape(n, s.horizon, s.n_futr) if s.n_futr else None
+            f = mask_past_only(futr_next.reshape(n, s.horizon, s.n_futr), 0, s.n_hist) if s.n_futr else None
             st = None
             if s.n_static:
                 st = static[:, None].expand(*lead, s.n_static).reshape(n, s.n_static) if y.dim() == 3 else static
