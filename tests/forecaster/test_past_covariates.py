@@ -214,3 +214,22 @@ def test_one_future_covariate_may_be_named_by_a_plain_string():
     df["promo"] = (np.arange(len(df)) % 5 == 0).astype(float)
     [s] = from_long(df, futr_cols="promo")  # used to be split into the columns 'p', 'r', 'o', ...
     assert s.futr_names == ("promo",) and s.n_hist == 0
+
+
+def test_calendar_future_known_and_past_only_columns_keep_their_places_at_predict():
+    """``x_futr`` is [calendar, futr_cols, hist_cols]: the futr_df values must land in the
+    futr_cols columns, and the past-only columns get the scaler's centre (scaled: 0)."""
+    df = lagged_driver_panel(n_series=2, n=120)
+    df["promo"] = (np.arange(len(df)) % 5 == 0).astype(float)
+    est = XLSTMForecaster(horizon=4, lookback=16, model="xlstm_patch", futr_cols="promo", hist_cols=["temp"],
+                          max_epochs=1, model_params=SMALL["xlstm_patch"]).fit(df)
+    names = est.history_[0].futr_names
+    assert names[-2:] == ("promo", "temp") and len(names) > 2 and all(n.startswith("cal_") for n in names[:-2])
+    futr_df = pd.concat([pd.DataFrame({"unique_id": uid, "ds": pd.date_range(g["ds"].max(), periods=5, freq="h")[1:],
+                                       "promo": [7.0, 0.0, 7.0, 0.0]}) for uid, g in df.groupby("unique_id")])
+    block = est._future_futr(est.history_, futr_df)
+    for f in block:
+        assert f.shape == (4, len(names))
+        np.testing.assert_array_equal(f[:, -2], [7.0, 0.0, 7.0, 0.0])
+        np.testing.assert_allclose(f[:, -1], est.futr_scaler_.center_[-1])
+    assert len(est.predict(futr_df=futr_df)) == 2 * 4
