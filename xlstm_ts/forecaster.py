@@ -52,7 +52,7 @@ from .data import (
     read_series_file,
     window_loader,
 )
-from .data.frames import quantile_columns
+from .data.frames import column_list, quantile_columns
 from .data.validation import check_like_fit, check_scaled_range, date_grid
 from .models import ModelSpec, build_model, get_model_class, season_length_for
 from .models.losses import POINT_LOSSES, make_loss
@@ -270,7 +270,7 @@ class XLSTMForecaster(BaseEstimator):
         if steps > int(self.horizon) and self.spec_.n_hist:
             raise ValueError(
                 f"h={steps} is more than horizon={self.horizon}, which would forecast recursively, but the "
-                f"model reads past-only covariates {self._as_names(self.hist_cols)}, unknown over the "
+                f"model reads past-only covariates {column_list(self.hist_cols)}, unknown over the "
                 f"forecast steps it would feed back: forecast at most horizon steps, or fit with a "
                 f"longer horizon")
         if df is None:
@@ -616,8 +616,7 @@ class XLSTMForecaster(BaseEstimator):
             raise ValueError(f"valid_loss must be None or one of {list(POINT_LOSSES)}; got {self.valid_loss!r}")
         for name in ("futr_cols", "hist_cols"):
             cols = getattr(self, name)
-            if cols is not None and not isinstance(cols, str) and (
-                    not isinstance(cols, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in cols)):
+            if cols is not None and not isinstance(cols, (str, Sequence, np.ndarray)):
                 raise TypeError(f"{name} must be a column name or a list of column names; got {cols!r}")
         if self.model_params is not None and not isinstance(self.model_params, dict):
             raise TypeError(f"model_params must be a dict; got {type(self.model_params).__name__}")
@@ -625,11 +624,6 @@ class XLSTMForecaster(BaseEstimator):
             raise TypeError(
                 f"random_state must be an int or None (a RandomState is not supported: the seed goes to "
                 f"torch, the batch order and Lightning and is saved with the model); got {self.random_state!r}")
-
-    @staticmethod
-    def _as_names(cols: str | Sequence[str] | None) -> list[str]:
-        """``futr_cols`` / ``hist_cols`` as a list (one column may be given as a plain string)."""
-        return [] if cols is None else [cols] if isinstance(cols, str) else list(cols)
 
     def _valid_loss(self):
         return None if self.valid_loss is None else make_loss(self.valid_loss)
@@ -881,15 +875,15 @@ class XLSTMForecaster(BaseEstimator):
             from .models.base import past_covariate_models
 
             raise ValueError(f"model={self.model!r} uses only the future values of covariates, so it would ignore "
-                             f"hist_cols {self._as_names(self.hist_cols)} (past-only covariates): use a model "
+                             f"hist_cols {column_list(self.hist_cols)} (past-only covariates): use a model "
                              f"that reads them ({past_covariate_models()}), or fit without them")
         if getattr(cls, "trainable", True):
             return
         given = []
         if self.futr_cols:
-            given.append(f"futr_cols {self._as_names(self.futr_cols)}")
+            given.append(f"futr_cols {column_list(self.futr_cols)}")
         if self.hist_cols:
-            given.append(f"hist_cols {self._as_names(self.hist_cols)}")
+            given.append(f"hist_cols {column_list(self.hist_cols)}")
         if series[0].static_names:
             given.append(f"static_df columns {list(series[0].static_names)}")
         if given:
@@ -1035,7 +1029,7 @@ class XLSTMForecaster(BaseEstimator):
         if self.futr_cols:
             if futr_df is None:
                 raise ValueError(
-                    f"the model uses future covariates {self._as_names(self.futr_cols)}: pass futr_df with "
+                    f"the model uses future covariates {column_list(self.futr_cols)}: pass futr_df with "
                     f"{self.id_col!r}, {self.time_col!r} and their values for the next {H} steps")
             if isinstance(futr_df, (str, os.PathLike)):
                 futr_df = read_series_file(futr_df, self.time_col, self.id_col)
@@ -1044,7 +1038,7 @@ class XLSTMForecaster(BaseEstimator):
                 if self.time_col not in futr_df.columns:
                     futr_df = futr_df.rename_axis(self.time_col).reset_index()
                 futr_df = futr_df.assign(**{self.id_col: series[0].unique_id})
-            n_user = len(self._as_names(self.futr_cols))  # after the calendar, before the past-only
+            n_user = len(column_list(self.futr_cols))  # after the calendar, before the past-only
             first = len(series[0].futr_names) - series[0].n_hist - n_user
             user_series = [dataclasses.replace(s, futr=s.futr[:, first:first + n_user],
                                                futr_names=s.futr_names[first:first + n_user], n_hist=0)

@@ -203,7 +203,7 @@ def from_long(
     """
     v.check_frame(df)
     targets = [target_col] if isinstance(target_col, str) else list(target_col)
-    futr, hist = _names(futr_cols), _names(hist_cols)
+    futr, hist = column_list(futr_cols), column_list(hist_cols)
     if not targets:
         raise ValueError("target_col must name at least one column")
     role = {id_col: "id", time_col: "time"}
@@ -305,8 +305,8 @@ def from_wide(
         A single item with C = ``len(target_cols)`` channels.
     """
     v.check_frame(df)
-    futr = [str(c) for c in _names(futr_cols)]
-    hist = [str(c) for c in _names(hist_cols)]
+    futr = [str(c) for c in column_list(futr_cols)]
+    hist = [str(c) for c in column_list(hist_cols)]
     frame = df
     if time_col is None and not isinstance(df.index, pd.DatetimeIndex) and "ds" in df.columns:
         time_col = "ds"
@@ -403,7 +403,7 @@ def _float32(
     return wide.astype(np.float32)
 
 
-def _names(cols: str | Sequence[str] | None) -> list[str]:
+def column_list(cols: str | Sequence[str] | None) -> list[str]:
     """Column names as a list; one name may come as a plain string (not as its characters)."""
     return [] if cols is None else [cols] if isinstance(cols, str) else list(cols)
 
