@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn.base
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
@@ -101,9 +103,22 @@ class XLSTMForecaster(BaseEstimator):
             follow: ``"mse"``, ``"mae"`` or ``"huber"`` of the point forecast (the median for
             ``loss="quantile"``); None: ``loss`` itself (neuralforecast's ``valid_loss``). E.g.
             train on ``"mae"`` and keep the epoch with the lowest validation ``"mse"``.
-        quantiles: quantile levels in (0, 1) for ``loss="quantile"``; ``y_hat`` is the median.
-            Each gives a column ``y_hat_q{level:g}``, so levels equal in their first 6
-            significant digits (0.1 and 0.1000001) are refused.
+        quantiles: quantile levels in (0, 1), each a column ``y_hat_q{level:g}`` (so levels equal
+            in their first 6 significant digits, 0.1 and 0.1000001, are refused). With
+            ``loss="quantile"`` the network forecasts them and ``y_hat`` is the median; with a
+            point loss and ``conformal_windows`` they are conformal interval bounds.
+        conformal_windows: k >= 1 gives split-conformal intervals around the point forecast
+            (neuralforecast's ``PredictionIntervals``, ``"conformal_error"``): ``fit`` first trains
+            the same model on each series without its last ``k * horizon`` steps, forecasts those
+            k windows, and keeps their absolute errors in units of the spread of each forecast's
+            look-back window (its mean absolute step-to-step change, in the series' scaled units),
+            per forecast step and channel, pooled over series and windows (``conformal_scores_``);
+            then it trains on all the data as usual. The level ``q`` is the forecast minus
+            (``q < 0.5``) or plus the conformal quantile of these scores at coverage ``|2q - 1|``,
+            times the spread of the window forecast from, so ``[0.1, 0.9]`` is a central 80%
+            interval that is wider for series that move more. That needs at least ``c / (1 - c)`` errors
+            per step for coverage ``c`` (``k * n_series >= 9`` for 90%). Costs a second training.
+            Works with every model, the baselines included.
         scaler: per-series scaler fitted on the training span: ``"standard"``, ``"robust"``,
             ``"minmax"`` or ``"none"``.
         calendar: add calendar features derived from ``ds`` as future-known covariates.
@@ -151,6 +166,7 @@ class XLSTMForecaster(BaseEstimator):
         loss: str = "mse",
         valid_loss: str | None = None,
         quantiles: Sequence[float] | None = None,
+        conformal_windows: int | None = None,
         scaler: str = "standard",
         calendar: bool = True,
         futr_cols: Sequence[str] | None = None,
@@ -181,6 +197,7 @@ class XLSTMForecaster(BaseEstimator):
         self.loss = loss
         self.valid_loss = valid_loss
         self.quantiles = quantiles
+        self.conformal_windows = conformal_windows
         self.scaler = scaler
         self.calendar = calendar
         self.futr_cols = futr_cols
@@ -511,6 +528,8 @@ class XLSTMForecaster(BaseEstimator):
             sc = getattr(self, name)
             if sc is not None:
                 arrays[name.rstrip("_")] = {"center": sc.center_, "scale": sc.scale_}
+        if getattr(self, "conformal_scores_", None) is not None:
+            arrays["conformal"] = {"scores": self.conformal_scores_}
         config = {
             "xlstm_ts_version": __version__,
             "estimator": type(self).__name__,
@@ -564,6 +583,9 @@ class XLSTMForecaster(BaseEstimator):
                 groups["scaler"], config["scaler"])
             est.futr_scaler_ = _channel_scaler(groups.get("futr_scaler"))
             est.static_scaler_ = _channel_scaler(groups.get("static_scaler"))
+            est.conformal_scores_ = groups["conformal"]["scores"] if "conformal" in groups else None
+            if est.conformal_windows is not None and est.conformal_scores_ is None:
+                raise ValueError("the conformity scores of conformal_windows are missing")
             est.calendar_names_ = tuple(config["calendar_names"])
             est.id_dtype_ = config.get("id_dtype")
             hist = groups["history"]
@@ -607,11 +629,22 @@ class XLSTMForecaster(BaseEstimator):
             qs = list(self.quantiles)
             if not qs or any(not is_number(q) or not 0 < float(q) < 1 for q in qs):
                 raise ValueError(f"quantiles must be levels in (0, 1); got {self.quantiles!r}")
-            if self.loss != "quantile":
-                raise ValueError(f"quantiles need loss='quantile'; got loss={self.loss!r}")
+            if self.loss != "quantile" and self.conformal_windows is None:
+                raise ValueError(f"quantiles need loss='quantile' (a network that forecasts them) or "
+                                 f"conformal_windows=k (conformal intervals from k backtest windows); got "
+                                 f"loss={self.loss!r}")
             quantile_columns(self._output_levels())  # levels whose columns would overwrite each other
         elif self.loss == "quantile":
             raise ValueError("loss='quantile' needs quantiles=[...] (e.g. [0.1, 0.5, 0.9])")
+        if self.conformal_windows is not None:
+            if not is_int(self.conformal_windows) or self.conformal_windows < 1:
+                raise ValueError(f"conformal_windows must be None or a positive int; got {self.conformal_windows!r}")
+            if self.loss == "quantile":
+                raise ValueError("conformal_windows gives intervals around a point forecast: use a point loss "
+                                 "('mse', 'mae', 'huber') with it, or loss='quantile' without it")
+            if not self.quantiles:
+                raise ValueError("conformal_windows needs quantiles=[...], the interval bounds to give "
+                                 "(e.g. [0.1, 0.9] for a central 80% interval)")
         if self.valid_loss is not None and self.valid_loss not in POINT_LOSSES:
             raise ValueError(f"valid_loss must be None or one of {list(POINT_LOSSES)}; got {self.valid_loss!r}")
         for name in ("futr_cols", "hist_cols"):
@@ -657,6 +690,7 @@ class XLSTMForecaster(BaseEstimator):
             "model_params": json.dumps(self.model_params, sort_keys=True, default=str),
             "loss": self.loss,
             "quantiles": None if self.quantiles is None else sorted(float(q) for q in self.quantiles),
+            "conformal_windows": self.conformal_windows,
             "scaler": self.scaler,
             "calendar": bool(self.calendar),
             "futr_cols": as_list(self.futr_cols),
@@ -799,6 +833,7 @@ class XLSTMForecaster(BaseEstimator):
         self._check_covariates_usable(series)
         if len({s.n_channels for s in series}) != 1:
             raise ValueError("all series must have the same number of target channels")
+        scores = self._conformity_scores(series) if self.conformal_windows is not None else None
         val = self._val_sizes(series)
         train_end = [len(s) - v for s, v in zip(series, val, strict=True)]
         ids = [s.unique_id for s in series]
@@ -838,6 +873,7 @@ class XLSTMForecaster(BaseEstimator):
         net = build_model(self.model, self.spec_, **self._resolved_model_params(series))
         self.fit_report_ = None
         self.stream_ = None
+        self.conformal_scores_ = scores
         self.fitted_params_ = self._shaping_params()
         # What the model saw ends here (update() extends history_, not this): cross_validation
         # warns about cutoffs before it.
@@ -866,6 +902,55 @@ class XLSTMForecaster(BaseEstimator):
         self.calendar_names_ = tuple(n for n in futr_names if n.startswith("cal_"))
         self._keep_end(series)
         return self
+
+    def _conformity_scores(self, series: list[TimeSeries]) -> np.ndarray:
+        """``(k * n_series, H, C)`` absolute errors of the k windows of ``horizon`` steps at the
+        end of ``series``, forecast by the same model trained on the rows before them (split
+        conformal: the scores never saw their windows), in units of :func:`_window_spread`."""
+        k, H, L = int(self.conformal_windows), int(self.horizon), int(self.lookback)
+        n = k * len(series)
+        for q in self._output_levels():
+            cover = abs(2 * q - 1)
+            if _conformal_rank(n, cover) > n:
+                need = next(m for m in range(1, 10**7) if _conformal_rank(m, cover) <= m)
+                raise ValueError(
+                    f"conformal_windows={k} with {len(series)} series gives {n} errors per forecast step, too few "
+                    f"for the quantile {q:g} (a central interval of {cover:.0%} needs at least {need}): pass "
+                    f"more windows")
+        span = k * H
+        short = [s.unique_id for s in series if len(s) - span < L + H]
+        if short:
+            raise ValueError(
+                f"series {short[:5]} are too short for conformal_windows={k}: each needs lookback + horizon + "
+                f"conformal_windows * horizon = {L + H + span} rows (pass fewer windows)")
+        calib = sklearn.base.clone(self).set_params(conformal_windows=None, quantiles=None, checkpoint_dir=None)
+        calib._fit_series([_slice(s, 0, len(s) - span) for s in series])
+        scores = []
+        for w in range(k):
+            ends = [len(s) - span + w * H for s in series]
+            history = [_slice(s, 0, e) for s, e in zip(series, ends, strict=True)]
+            futr = None if series[0].futr is None else [s.futr[e:e + H] for s, e in zip(series, ends, strict=True)]
+            point, _ = calib._forecast(history, futr)
+            scaler_for = calib._scaler_lookup(history)
+            for s, h, e, p in zip(series, history, ends, point, strict=True):
+                sc = scaler_for(s.unique_id)
+                actual = s.values[e:e + H].astype(np.float64)
+                error = np.abs(sc.transform(actual, s.unique_id) - sc.transform(p, s.unique_id))
+                scores.append(error / _window_spread(sc, h, L))
+        return np.stack(scores).astype(np.float64)
+
+    def _conformal_offsets(self) -> np.ndarray:
+        """``(H, C, n_levels)`` signed offsets of the conformal levels from the point forecast, in
+        units of :func:`_window_spread` (the finite-sample conformal quantile ``ceil((n + 1) c) / n``
+        of the scores)."""
+        scores = np.sort(self.conformal_scores_, axis=0)
+        n = scores.shape[0]
+        out = []
+        for q in self._output_levels():
+            rank = _conformal_rank(n, abs(2 * q - 1))
+            width = scores[rank - 1] if rank >= 1 else np.zeros_like(scores[0])
+            out.append(np.sign(q - 0.5) * width)
+        return np.stack(out, axis=-1)
 
     def _check_covariates_usable(self, series: list[TimeSeries]) -> None:
         """A model with nothing to learn (``naive``, ``seasonal_naive``) cannot use covariates:
@@ -984,8 +1069,9 @@ class XLSTMForecaster(BaseEstimator):
         return stream
 
     def _model_levels(self) -> list[float]:
-        """Quantile levels the network outputs: the requested ones plus the median."""
-        if self.quantiles is None or len(self.quantiles) == 0:
+        """Quantile levels the network outputs: the requested ones plus the median (none for
+        conformal intervals, which come from a point forecast)."""
+        if self.quantiles is None or len(self.quantiles) == 0 or self.conformal_windows is not None:
             return []
         return sorted({float(q) for q in self.quantiles} | {0.5})
 
@@ -1121,7 +1207,7 @@ class XLSTMForecaster(BaseEstimator):
         if self._streaming and stream is None:
             stream = self._read_stream(series, scaler_for)
         points: list[list[np.ndarray]] = [[] for _ in series]
-        quants: list[list[np.ndarray]] | None = [[] for _ in series] if self._model_levels() else None
+        quants: list[list[np.ndarray]] | None = [[] for _ in series] if self._output_levels() else None
         for start in range(0, steps, H):
             block_futr = None if futr is None else [f[start:start + H] for f in futr]
             if self._streaming:
@@ -1182,10 +1268,18 @@ class XLSTMForecaster(BaseEstimator):
     def _finish(self, series: list[TimeSeries], pred: np.ndarray, scaler_for):
         """``(N, H, C, Q)`` scaled forecasts -> per-series point (and quantile) forecasts, original scale."""
         levels = self._model_levels()
-        point, quant = [], [] if levels else None
+        conformal = self._conformal_offsets() if getattr(self, "conformal_scores_", None) is not None else None
+        point, quant = [], [] if levels or conformal is not None else None
         for s, p in zip(series, pred, strict=True):
             sc = scaler_for(s.unique_id)
             inv = np.stack([sc.inverse_transform(p[..., q], s.unique_id) for q in range(p.shape[-1])], -1)
+            if conformal is not None:  # bounds = point forecast +- conformal widths, in scaled units
+                bands = p[..., :1] + conformal[:p.shape[0]] * _window_spread(sc, s, int(self.lookback))[:, None]
+                inv_bands = np.stack([sc.inverse_transform(bands[..., j], s.unique_id)
+                                      for j in range(bands.shape[-1])], -1)
+                if not np.isfinite(inv_bands).all():
+                    raise FloatingPointError(f"non-finite interval for series {s.unique_id!r}; please report this")
+                quant.append(inv_bands)
             if not np.isfinite(inv).all():
                 raise FloatingPointError(f"non-finite forecast for series {s.unique_id!r}; please report this")
             if levels:
@@ -1249,6 +1343,21 @@ class XLSTMForecaster(BaseEstimator):
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _conformal_rank(n: int, cover: float) -> int:
+    """Rank (1-based) of the split-conformal quantile of ``n`` scores at coverage ``cover``:
+    ``ceil((n + 1) * cover)``, with a tolerance for levels like 0.8 that floats miss by an ulp."""
+    return math.ceil((n + 1) * cover - 1e-9)
+
+
+def _window_spread(scaler, s: TimeSeries, lookback: int) -> np.ndarray:
+    """``(C,)`` mean absolute step-to-step change of the last ``lookback`` rows of ``s`` in its
+    scaled units, at least 1e-3: the unit of the conformity scores, so that a series that moves
+    more gets a wider interval (a window of one row or a flat one gets the floor)."""
+    window = scaler.transform(np.asarray(s.values[-lookback:], dtype=np.float64), s.unique_id)
+    spread = np.abs(np.diff(window, axis=0)).mean(axis=0) if len(window) > 1 else np.zeros(window.shape[1])
+    return np.maximum(spread, 1e-3)
+
 
 def _with_future_steps(ds: pd.Index, n: int) -> pd.Index:
     """``ds`` followed by labels of the ``n`` forecast steps, for error messages."""
