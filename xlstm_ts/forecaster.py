@@ -31,9 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn.base
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from . import __version__
@@ -923,7 +922,7 @@ class XLSTMForecaster(BaseEstimator):
             raise ValueError(
                 f"series {short[:5]} are too short for conformal_windows={k}: each needs lookback + horizon + "
                 f"conformal_windows * horizon = {L + H + span} rows (pass fewer windows)")
-        calib = sklearn.base.clone(self).set_params(conformal_windows=None, quantiles=None, checkpoint_dir=None)
+        calib = clone(self).set_params(conformal_windows=None, quantiles=None, checkpoint_dir=None)
         calib._fit_series([_slice(s, 0, len(s) - span) for s in series])
         scores = []
         for w in range(k):
