@@ -10,6 +10,7 @@ Both use the same small ``xlstm_patch``; the backtest covers 60 days of the prot
 
 from xlstm_ts import XLSTMForecaster
 from xlstm_ts.data import load_dataset
+from xlstm_ts.metrics import evaluate
 
 df = load_dataset("ETTh1").iloc[:14400]  # the rows of the standard protocol
 train_end, H, n_windows = 11520, 24, 60
@@ -21,7 +22,7 @@ for name, params in (("quantile heads (pinball loss)", dict(loss="quantile")),
                      ("conformal, 30 windows (MSE loss)", dict(loss="mse", conformal_windows=30))):
     est = XLSTMForecaster(**params, **common).fit(df.iloc[:train_end])
     cv = est.cross_validation(backtest, n_windows=n_windows, step=H)
-    inside = ((cv["y"] >= cv["y_hat_q0.1"]) & (cv["y"] <= cv["y_hat_q0.9"])).mean()
+    scores = evaluate(cv, metrics=("mae", "pinball", "coverage")).set_index("unique_id").loc["overall"]
     width = (cv["y_hat_q0.9"] - cv["y_hat_q0.1"]).mean()
-    mae = (cv["y"] - cv["y_hat"]).abs().mean()
-    print(f"{name:34s} coverage of the 80% interval {inside:.1%}  mean width {width:.2f}  MAE {mae:.3f}")
+    print(f"{name:34s} coverage of the 80% interval {scores['coverage_80']:.1%}  mean width {width:.2f}  "
+          f"pinball {scores['pinball']:.3f}  MAE {scores['mae']:.3f}")

@@ -1,4 +1,5 @@
-"""Point-forecast metrics: MSE, MAE, sMAPE, MASE; and per-series evaluation of a forecast frame.
+"""Point-forecast metrics (MSE, MAE, sMAPE, MASE), interval metrics (pinball loss, coverage)
+and per-series evaluation of a forecast frame.
 
 All metrics take ``y`` and ``y_hat`` of the same, non-empty shape (no broadcasting: a
 ``(H,)`` against ``(H, 1)`` pair would silently average ``H * H`` differences) and
@@ -86,7 +87,54 @@ def mase(y: np.ndarray, y_hat: np.ndarray, y_train: np.ndarray, season: int = 1)
     return float(np.mean(ratio))
 
 
+def pinball(y: np.ndarray, y_q: np.ndarray, level: float) -> float:
+    """Mean pinball (quantile) loss of the forecasts ``y_q`` of quantile ``level`` in (0, 1):
+    ``mean(max(level * (y - y_q), (level - 1) * (y - y_q)))``; 0.5 gives half the MAE."""
+    y, y_q = _check_targets(y, y_q)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    d = y - y_q
+    return float(np.mean(np.maximum(level * d, (level - 1) * d)))
+
+
+def coverage(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of ``y`` inside ``[lower, upper]`` (bounds included); a NaN anywhere gives NaN."""
+    y, lower = _check_targets(y, lower)
+    _, upper = _check_targets(y, upper)
+    if np.isnan(y).any() or np.isnan(lower).any() or np.isnan(upper).any():
+        return float("nan")
+    return float(np.mean((y >= lower) & (y <= upper)))
+
+
 METRICS = {"mse": mse, "mae": mae, "smape": smape}
+#: Metrics of the quantile columns (``y_hat_q<level>``) that :func:`evaluate` also computes.
+INTERVAL_METRICS = ("pinball", "coverage")
+
+
+def _quantile_levels(columns: Sequence[str], pred_col: str) -> dict[float, str]:
+    """``level -> column`` of the quantile columns ``f"{pred_col}_q{level:g}"`` of a frame."""
+    prefix = f"{pred_col}_q"
+    out = {}
+    for c in columns:
+        if isinstance(c, str) and c.startswith(prefix):
+            try:
+                level = float(c[len(prefix):])
+            except ValueError:
+                continue
+            if 0 < level < 1:
+                out[level] = c
+    return dict(sorted(out.items()))
+
+
+def _interval_scores(g: pd.DataFrame, metrics: Sequence[str], levels: dict[float, str],
+                     pairs: list[tuple[float, float]], target_col: str) -> dict[str, float]:
+    out = {}
+    if "pinball" in metrics:  # averaged over the levels (a discrete approximation of the CRPS)
+        out["pinball"] = float(np.mean([pinball(g[target_col], g[c], q) for q, c in levels.items()]))
+    if "coverage" in metrics:
+        for lo, hi in pairs:
+            out[f"coverage_{round(100 * (hi - lo), 6):g}"] = coverage(g[target_col], g[levels[lo]], g[levels[hi]])
+    return out
 
 
 def evaluate(
@@ -99,12 +147,18 @@ def evaluate(
 ) -> pd.DataFrame:
     """Metrics per series of a frame with actuals and forecasts (e.g. from ``cross_validation``).
 
+    ``metrics`` may also name the interval metrics of the quantile columns (``y_hat_q0.1``, ...):
+    ``"pinball"`` (the pinball loss averaged over the levels) and ``"coverage"`` (the share of
+    actuals inside each central interval ``[q, 1 - q]`` of the frame, as ``coverage_80`` for the
+    levels 0.1 and 0.9).
+
     Returns one row per ``unique_id`` plus a final ``"overall"`` row (pooled over all rows).
     A series named ``"overall"`` is refused, so that row cannot be mistaken for a series.
     """
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in METRICS and m not in INTERVAL_METRICS]
     if unknown:
-        raise ValueError(f"unknown metrics {unknown}; available: {sorted(METRICS)} (MASE: use mase())")
+        raise ValueError(f"unknown metrics {unknown}; available: {sorted(METRICS) + list(INTERVAL_METRICS)} "
+                         "(MASE: use mase())")
     missing = [c for c in (id_col, target_col, pred_col) if c not in forecasts.columns]
     if missing:
         raise ValueError(f"forecast frame lacks columns {missing}; it has {list(forecasts.columns)}")
@@ -113,8 +167,21 @@ def evaluate(
             f"a series is named {OVERALL!r}, the label of evaluate()'s aggregate row; "
             f"rename it in column {id_col!r}"
         )
-    rows = []
-    for uid, g in forecasts.groupby(id_col, sort=False):
-        rows.append({id_col: uid, **{m: METRICS[m](g[target_col], g[pred_col]) for m in metrics}})
-    rows.append({id_col: OVERALL, **{m: METRICS[m](forecasts[target_col], forecasts[pred_col]) for m in metrics}})
+    levels = _quantile_levels(forecasts.columns, pred_col)
+    pairs = [(q, hi) for q in levels for hi in levels if q < 0.5 and abs(q + hi - 1) < 1e-9]
+    asked = [m for m in metrics if m in INTERVAL_METRICS]
+    if asked and not levels:
+        raise ValueError(f"metrics {asked} need quantile columns ({pred_col}_q<level>, e.g. {pred_col}_q0.1); the "
+                         f"frame has {list(forecasts.columns)}: forecast with quantiles=[...]")
+    if "coverage" in metrics and not pairs:
+        raise ValueError(f"'coverage' needs the two bounds of a central interval, levels q and 1 - q (e.g. 0.1 "
+                         f"and 0.9); the frame has the levels {list(levels)}")
+    point = [m for m in metrics if m in METRICS]
+
+    def scores(g: pd.DataFrame) -> dict[str, float]:
+        return {**{m: METRICS[m](g[target_col], g[pred_col]) for m in point},
+                **_interval_scores(g, metrics, levels, pairs, target_col)}
+
+    rows = [{id_col: uid, **scores(g)} for uid, g in forecasts.groupby(id_col, sort=False)]
+    rows.append({id_col: OVERALL, **scores(forecasts)})
     return pd.DataFrame(rows)
