@@ -167,7 +167,9 @@ def test_save_load_and_update_keep_the_past_only_covariates(fitted, tmp_path):
     # same forecasts as from the whole history.
     head, tail = _split_tail(df, 2)
     on_head = XLSTMForecaster(**est.get_params()).fit(head)
-    on_head.update(tail)
+    with pytest.raises(ValueError, match=r"'temp' \(past covariate\)"):
+        on_head.update(tail.drop(columns="temp"))  # nothing changes ...
+    on_head.update(tail)  # ... so the full tail still continues the series
     pd.testing.assert_frame_equal(on_head.predict(), on_head.predict(df))
 
 
@@ -202,6 +204,8 @@ def test_data_layer_names_the_role_of_a_past_only_column():
     for futr, hist in ((["temp"], ["temp"]), ([], ["y"])):
         with pytest.raises(ValueError, match="is used in two roles"):
             from_long(df, futr_cols=futr, hist_cols=hist)
+    with pytest.raises(TypeError, match="past covariate column 'temp' has non-numeric dtype"):
+        from_long(df.assign(temp="warm"), hist_cols=["temp"])
     filled = from_long(df, hist_cols="temp", fill="ffill")[0]
     assert filled.futr_names == ("temp",) and filled.n_hist == 1 and filled.futr[5, 0] == filled.futr[4, 0]
     wide = df.drop(columns="unique_id").set_index("ds").assign(promo=1.0)
