@@ -1,16 +1,20 @@
 """What would averaging the forecasts of several trained models gain? (a diagnostic, no preset)
 
-Trains every member — each (look-back, seed) pair — of one preset's model exactly as
+Trains every member — each (model label, look-back, seed) — of a preset exactly as
 ``xlstm-ts bench`` trains a cell (``run_cell``), keeps its forecasts on the validation windows
 (and on the test windows for fold 0), and prints per split: each member's MSE, their mean
 (what the bench table reports for single models) and the MSE of the members' averaged
-forecast. Members with different look-backs forecast the same target windows (the protocol
-starts every split's first target at its border), which the script checks.
+forecast. With several labels (``--label xlstm_mixer,patchtst,dlinear``) it also prints the
+averaged forecast of every combination of two or more labels. Members with different look-backs
+forecast the same target windows (the protocol starts every split's first target at its border),
+which the script checks.
 
     python scripts/ensemble_gain.py --config etth1 --label xlstm_mixer --horizon 96 \
         --val-folds 0,1,2 --seeds 2021,2022,2023 --out runs/ens/etth1_96.json
     python scripts/ensemble_gain.py --config etth1 --label xlstm_mixer --horizon 96 \
         --val-folds 0,1,2 --seeds 2021 --lookbacks 336,512,720 --out runs/ens/etth1_96_lb.json
+    python scripts/ensemble_gain.py --config etth1 --label xlstm_mixer,patchtst,dlinear --horizon 96 \
+        --val-folds 0,1,2 --seeds 2021 --out runs/ens/etth1_96_models.json
 
 Nothing is written to a bench run directory; the JSON holds the numbers printed.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,7 +72,7 @@ def captured_forecasts(store: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[N
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="bench preset (name or YAML path)")
-    ap.add_argument("--label", required=True, help="model label in the preset")
+    ap.add_argument("--label", required=True, help="model label(s) in the preset, comma-separated")
     ap.add_argument("--regime", default="long")
     ap.add_argument("--horizon", type=int, required=True)
     ap.add_argument("--val-folds", default="0", help="e.g. 0,1,2 (fold 0 also scores the test split)")
@@ -81,7 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = load_bench_config(a.config)
     data = load_bench_data(cfg["datasets"][0])
     folds = [int(k) for k in a.val_folds.split(",")]
-    cells = expand_cells(cfg, [data], horizons=[a.horizon], models=[a.label], regimes=[a.regime],
+    labels = a.label.split(",")
+    cells = expand_cells(cfg, [data], horizons=[a.horizon], models=labels, regimes=[a.regime],
                          seeds=[int(s) for s in a.seeds.split(",")], val_folds=folds,
                          lookbacks=[int(L) for L in a.lookbacks.split(",")] if a.lookbacks else None)
     forecasts: dict[int, dict[str, list]] = {}   # fold -> member -> [(pred, truth) per split]
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         store: list = []
         with captured_forecasts(store):
             row = runner.run_cell(cell, data)
-        member = f"L{cell.lookback}/seed{cell.seed}"
+        member = f"{cell.label}/L{cell.lookback}/seed{cell.seed}"
         forecasts.setdefault(cell.val_fold, {})[member] = store
         print(f"fold {cell.val_fold} {member}: val MSE {row['val_mse']:.4f}"
               + (f" test MSE {row['mse']:.4f}" if "mse" in row else "")
@@ -110,6 +116,14 @@ def main(argv: list[str] | None = None) -> dict:
                                       "ensemble": ens}
             print(f"{key}: member mean {np.mean(list(singles.values())):.4f}, "
                   f"averaged forecast {ens:.4f}")
+            if len(labels) > 1:  # every combination of two or more model labels
+                combos = {}
+                for k in range(2, len(labels) + 1):
+                    for combo in itertools.combinations(labels, k):
+                        picked = [p for name, p in zip(members, preds, strict=True) if name.split("/")[0] in combo]
+                        combos["+".join(combo)] = float(((np.mean(picked, axis=0) - truths[0]) ** 2).mean())
+                        print(f"{key}: averaged forecast of {'+'.join(combo)} {combos['+'.join(combo)]:.4f}")
+                results["splits"][key]["label_combinations"] = combos
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, results)
