@@ -58,9 +58,10 @@ def test_trained_model_save_load_and_plot(tmp_path):
     np.testing.assert_array_equal(loaded.conformal_scores_, est.conformal_scores_)
     pd.testing.assert_frame_equal(loaded.predict(), pred)
     assert est.plot(pred, tmp_path / "f.png").stat().st_size > 5_000
-    # Beyond the horizon the blocks get the same widths (as the quantile bands: see predict's h).
+    # Beyond the horizon (recursive blocks) every step still gets its bounds around the forecast.
     longer = est.predict(h=12)
     assert longer.groupby("unique_id").size().eq(12).all()
+    assert (longer["y_hat_q0.1"] < longer["y_hat"]).all() and (longer["y_hat"] < longer["y_hat_q0.9"]).all()
 
 
 def test_refit_without_conformal_windows_drops_the_scores():
