@@ -10,6 +10,7 @@ degrees for each.
 
 from xlstm_ts import XLSTMForecaster
 from xlstm_ts.data import load_dataset
+from xlstm_ts.metrics import evaluate
 
 df = load_dataset("ETTh1").iloc[:14400]  # the rows of the standard protocol
 loads = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL"]
@@ -21,5 +22,5 @@ backtest = df.iloc[: train_end + n_windows * H]
 for name, hist_cols in (("OT alone", None), ("OT + loads (hist_cols)", loads)):
     est = XLSTMForecaster(hist_cols=hist_cols, **common).fit(df.iloc[:train_end])
     cv = est.cross_validation(backtest, n_windows=n_windows, step=H)
-    err = cv["y"] - cv["y_hat"]
-    print(f"{name:24s} MAE {err.abs().mean():.3f}  MSE {(err ** 2).mean():.3f}  ({len(cv)} forecasts)")
+    scores = evaluate(cv, metrics=("mae", "mse")).set_index("unique_id").loc["overall"]
+    print(f"{name:24s} MAE {scores['mae']:.3f}  MSE {scores['mse']:.3f}  ({len(cv)} forecasts)")

@@ -8,12 +8,13 @@ import pytest
 
 from tests.forecaster.conftest import seasonal_panel
 from xlstm_ts import XLSTMForecaster
+from xlstm_ts.metrics import coverage as metrics_coverage
 
 SNAIVE = dict(model="seasonal_naive", model_params={"season_length": 24}, horizon=12, lookback=48)
 
 
 def coverage(cv: pd.DataFrame, lo: str = "y_hat_q0.1", hi: str = "y_hat_q0.9") -> float:
-    return float(((cv["y"] >= cv[lo]) & (cv["y"] <= cv[hi])).mean())
+    return metrics_coverage(cv["y"], cv[lo], cv[hi])
 
 
 def test_intervals_cover_about_their_level_on_held_out_windows():

@@ -173,7 +173,7 @@ def test_save_load_and_update_keep_the_past_only_covariates(fitted, tmp_path):
     pd.testing.assert_frame_equal(on_head.predict(), on_head.predict(df))
 
 
-def test_streaming_model_reads_past_only_covariates_and_updates_like_a_full_read(tmp_path):
+def test_streaming_model_reads_past_only_covariates_and_updates_like_a_full_read():
     df = lagged_driver_panel(n=160)
     head, tail = _split_tail(df, 5)
     est = XLSTMForecaster(horizon=3, lookback=32, model="xlstm_stream", hist_cols=["temp"], calendar=False,
