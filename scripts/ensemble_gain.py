@@ -47,7 +47,7 @@ def captured_forecasts(store: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[N
     """
     original = runner.evaluate_split
 
-    def evaluate_and_keep(model, loss, loader, *, samples=None):
+    def evaluate_and_keep(model, loss, loader, **kw):
         preds, truths = [], []
 
         def keep(_module, args, output):
@@ -56,7 +56,7 @@ def captured_forecasts(store: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[N
 
         handle = model.register_forward_hook(keep)
         try:
-            result = original(model, loss, loader, samples=samples)
+            result = original(model, loss, loader, **kw)
         finally:
             handle.remove()
         store.append((np.concatenate(preds), np.concatenate(truths)))

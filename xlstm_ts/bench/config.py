@@ -22,11 +22,19 @@ A config is a mapping::
       xlstm_mixer:
         lookback: {long: 720}         # this model's own look-back in a regime (searched on
                                       # validation, like TimeMixer's "searched" rows)
+      ensemble:                       # the averaged forecasts of other labels' cells (same
+        members: [xlstm_mixer, dlinear]   # split, horizon, seed); no training of its own
     run: [naive, dlinear, xlstm_patch]   # labels run by default (default: all)
     protocol: ratio                   # split protocol of --data files (--protocol wins)
     target: OT                        # target column (--target wins)
 
 ``--lookback`` on the command line replaces every look-back, the models' own included.
+
+An ensemble label (``members: [...]``) trains nothing: its cell averages the forecasts that its
+members' cells of the same split, horizon and seed stored (their ``keep_forecasts``). Its members
+join the grid automatically, ahead of it, whether or not ``run`` names them; its signature holds
+theirs, so a changed member reruns the ensemble. Member cells of a deterministic baseline (naive)
+exist for the first seed only and serve every seed.
 
 Without ``--config`` each dataset uses its preset ``configs/bench/<dataset>.yaml``; a file
 given by ``--data`` uses the preset of its protocol family (``ett-hour`` -> ``etth1``,
@@ -38,7 +46,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,6 +92,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 CONFIG_KEYS = {"description", "datasets", "horizons", "lookback", "regimes", "seeds", "train",
                "models", "run", "protocol", "target"}
 MODEL_KEYS = {"model", "hparams", "train", "by_horizon", "by_regime", "lookback", "description"}
+ENSEMBLE = "ensemble"   # the model name of labels with ``members``
+ENSEMBLE_KEYS = {"model", "members", "description"}
 HORIZON_PART_KEYS = {"hparams", "train"}
 REGIME_PART_KEYS = {"hparams", "train", "by_horizon"}
 FAMILY_PRESET = {"ett-hour": "etth1", "ett-minute": "ettm1"}
@@ -127,6 +137,11 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
         raise ValueError(f"{where}: 'models' must map labels to entries")
     for label, entry in models.items():
         entry = entry or {}
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: model {label!r} must be a mapping; got {entry!r}")
+        if "members" in entry:
+            _check_ensemble(models, label, entry, where)
+            continue
         bad = sorted(set(entry) - MODEL_KEYS)
         if bad:
             raise ValueError(f"{where}: model {label!r} has unknown keys {bad}{did_you_mean(bad, MODEL_KEYS)}; valid: {sorted(MODEL_KEYS)}")
@@ -147,6 +162,33 @@ def _validate(cfg: dict[str, Any], where: str) -> dict[str, Any]:
         if missing:
             raise ValueError(f"{where}: 'run' names models {missing} that are not under 'models'")
     return cfg
+
+
+def _check_ensemble(models: dict[str, Any], label: str, entry: dict[str, Any], where: str) -> None:
+    bad = sorted(set(entry) - ENSEMBLE_KEYS)
+    if bad:
+        raise ValueError(f"{where}: ensemble {label!r} has keys {bad} that an ensemble does not take "
+                         f"(it trains nothing; set them on its members); valid: {sorted(ENSEMBLE_KEYS)}")
+    if entry.get("model", ENSEMBLE) != ENSEMBLE:
+        raise ValueError(f"{where}: model {label!r} has 'members', so its model is {ENSEMBLE!r}, "
+                         f"not {entry['model']!r}")
+    members = entry["members"]
+    if (not isinstance(members, list) or len(members) < 2 or len(set(members)) != len(members)
+            or not all(isinstance(m, str) for m in members)):
+        raise ValueError(f"{where}: ensemble {label!r}: 'members' must list two or more distinct "
+                         f"model labels; got {members!r}")
+    for m in members:
+        if m not in models and m not in MODELS:
+            raise ValueError(f"{where}: ensemble {label!r}: member {m!r} is neither a label of the "
+                             f"config nor a registered model{did_you_mean([m], [*models, *MODELS])}")
+        if is_ensemble(models.get(m)):
+            raise ValueError(f"{where}: ensemble {label!r}: member {m!r} is an ensemble itself; "
+                             "list its members instead")
+
+
+def is_ensemble(entry: Any) -> bool:
+    """Whether a ``models`` entry is an ensemble label (it lists ``members``)."""
+    return isinstance(entry, dict) and "members" in entry
 
 
 def _override_parts(entry: dict[str, Any]):
@@ -282,12 +324,16 @@ class Cell:
     seed: int = 0
     config: str = ""
     val_fold: int = 0   # 0: the protocol's split; k >= 1: validation fold k (no test; protocol.fold_spans)
+    # store every validation/test forecast (``forecasts/...npz``) for an ensemble of this grid;
+    # how the result is kept, not what it is: outside the signature
+    keep_forecasts: bool = field(default=False, compare=False)
 
     def signature(self) -> str:
         """Hash of everything that defines the result (not the config file name), with the
         model's hparams fully resolved: changing a model or stack default reruns the cell."""
         d = asdict(self)
         d.pop("config")
+        d.pop("keep_forecasts")
         if not d["val_fold"]:
             d.pop("val_fold")  # protocol cells keep the signatures they had before folds existed
         for key in ("valid_loss", "calendar", "ema_decay"):  # likewise cells from before these settings existed
@@ -393,6 +439,8 @@ def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | 
     A model entry's own ``lookback`` (``{long: 720}``) replaces the config's look-back for
     that model in that regime, unless ``lookbacks`` is given. ``val_folds`` (default ``[0]``,
     the protocol's split) adds validation-fold cells for selection (no test metrics).
+    An ensemble label's member cells come before its own (each cell once), marked
+    ``keep_forecasts``; the ensemble's look-back is its longest member's.
     """
     lb_map = {**DEFAULT_LOOKBACK, **(cfg.get("lookback") or {})}
     if lookbacks:
@@ -409,19 +457,57 @@ def expand_cells(cfg: dict[str, Any], data_list: list, *, horizons: list[int] | 
     folds = [int(k) for k in (val_folds or [0])]
     if any(k < 0 for k in folds):
         raise ValueError(f"validation folds must be >= 0, got {folds}")
-    cells = []
+    models_cfg = cfg.get("models") or {}
+
+    def label_cells(data, regime: str, L: int, H: int, label: str) -> list[Cell]:
+        name, hp, train = resolve_model(cfg, label, regime, H, train_override)
+        L_model = L if lookbacks else model_lookback(cfg, label, regime)
+        trainable = getattr(MODELS[name], "trainable", True)
+        if not trainable:  # nothing to fit: training settings do not change the result
+            train = {k: train[k] for k in ("loss", "eval_batch_size")}
+        return [Cell(data.name, data.source, data.protocol, data.target, regime, L_model, H, label,
+                     name, hp, train, seed, cfg.get("_source", ""), k)
+                for seed in (seed_list if trainable else seed_list[:1]) for k in folds]
+
+    def ensemble_cells(data, regime: str, L: int, H: int, label: str) -> tuple[list[Cell], list[Cell]]:
+        """(the members' cells, the ensemble's cells) of one ensemble label."""
+        by_member = {m: {(c.seed, c.val_fold): c for c in label_cells(data, regime, L, H, m)}
+                     for m in models_cfg[label]["members"]}
+        out = []
+        for seed in seed_list:
+            for k in folds:
+                # a baseline's cells exist for the first seed only and serve every seed
+                picked = [by.get((seed, k)) or by[(seed_list[0], k)] for by in by_member.values()]
+                out.append(Cell(
+                    data.name, data.source, data.protocol, data.target, regime,
+                    max(c.lookback for c in picked), H, label, ENSEMBLE,
+                    {"members": [{"label": c.label, "path": c.relpath().as_posix(),
+                                  "signature": c.signature()} for c in picked]},
+                    {"eval_batch_size": picked[0].train["eval_batch_size"]},
+                    seed, cfg.get("_source", ""), k))
+        return [c for by in by_member.values() for c in by.values()], out
+
+    cells: list[Cell] = []
+    seen: set[tuple[str, str]] = set()
+    wanted_forecasts: set[tuple[str, str]] = set()
+
+    def add(new: list[Cell]) -> None:
+        for c in new:
+            key = (c.relpath().as_posix(), c.signature())
+            if key not in seen:  # a member that the grid runs anyway, or shared by two ensembles
+                seen.add(key)
+                cells.append(c)
+
     for data in data_list:
         for regime, L in pairs:
             for H in hs:
                 for label in labels:
-                    name, hp, train = resolve_model(cfg, label, regime, H, train_override)
-                    L_model = L if lookbacks else model_lookback(cfg, label, regime)
-                    trainable = getattr(MODELS[name], "trainable", True)
-                    if not trainable:  # nothing to fit: training settings do not change the result
-                        train = {k: train[k] for k in ("loss", "eval_batch_size")}
-                    for seed in (seed_list if trainable else seed_list[:1]):
-                        for k in folds:
-                            cells.append(Cell(data.name, data.source, data.protocol, data.target,
-                                              regime, L_model, H, label, name, hp, train, seed,
-                                              cfg.get("_source", ""), k))
-    return cells
+                    if is_ensemble(models_cfg.get(label)):
+                        members, ens = ensemble_cells(data, regime, L, H, label)
+                        wanted_forecasts.update((c.relpath().as_posix(), c.signature()) for c in members)
+                        add(members)
+                        add(ens)
+                    else:
+                        add(label_cells(data, regime, L, H, label))
+    return [replace(c, keep_forecasts=True)
+            if (c.relpath().as_posix(), c.signature()) in wanted_forecasts else c for c in cells]

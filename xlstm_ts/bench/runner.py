@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xlstm_ts._atomic import atomic_write, atomic_write_json
-from xlstm_ts.bench.config import Cell
+from xlstm_ts.bench.config import ENSEMBLE, Cell
 from xlstm_ts.bench.protocol import (
     BenchData,
     PreparedSplits,
@@ -45,6 +45,7 @@ __all__ = ["cell_path", "evaluate_split", "load_rows", "machine_info", "run_cell
 
 CELLS_DIR = "cells"
 SAMPLES_DIR = "samples"
+FORECASTS_DIR = "forecasts"
 N_SAMPLES = 3
 DROP_LAST_BATCHES = (16, 32, 128)
 
@@ -54,10 +55,10 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     atomic_write_json(path, obj, indent=1, sort_keys=True, default=_jsonable)
 
 
-def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+def _save_npz_atomic(path: Path, *, compress: bool = True, **arrays: np.ndarray) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a name
-            np.savez_compressed(fh, **arrays)
+            (np.savez_compressed if compress else np.savez)(fh, **arrays)
 
     atomic_write(path, write)
 
@@ -80,6 +81,11 @@ def samples_path(out_dir: Path, cell: Cell) -> Path:
     return Path(out_dir) / SAMPLES_DIR / cell.relpath().with_suffix(".npz")
 
 
+def forecasts_path(out_dir: Path, cell: Cell) -> Path:
+    """Every validation/test forecast of a cell that an ensemble uses (``keep_forecasts``)."""
+    return Path(out_dir) / FORECASTS_DIR / cell.relpath().with_suffix(".npz")
+
+
 def machine_info() -> str:
     """Short description of where a run happened (CPU count, GPU if any)."""
     cpu = os.cpu_count() or 0
@@ -93,39 +99,53 @@ def machine_info() -> str:
 
 @torch.no_grad()
 def evaluate_split(model: torch.nn.Module, loss, loader, *, samples: np.ndarray | None = None,
-                   ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                   keep_forecasts: bool = False) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """MSE/MAE over all windows × horizon × channels (float64 sums, nothing dropped).
 
-    ``samples`` are window indices whose target-channel input, truth and forecast are kept.
+    ``samples`` are window indices whose target-channel input, truth and forecast are kept;
+    ``keep_forecasts`` keeps every window's forecast (``arrays["forecast"]``, float32).
     """
     was_training = model.training
     model.eval()
+    try:
+        return score_forecasts(((loss.point(model(b)), b) for b in loader), samples=samples,
+                               keep_forecasts=keep_forecasts)
+    finally:
+        model.train(was_training)
+
+
+def score_forecasts(pairs: Iterable[tuple[torch.Tensor, dict[str, torch.Tensor]]], *,
+                    samples: np.ndarray | None = None, keep_forecasts: bool = False,
+                    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The metrics and kept arrays of :func:`evaluate_split` from ``(forecast, batch)`` pairs
+    in window order: the model's, or the averaged forecasts of an ensemble's members."""
     se = ae = 0.0
     n_win = n_val = 0
     want = {} if samples is None else {int(i): k for k, i in enumerate(samples)}
     keep: dict[str, list] = {"x": [None] * len(want), "y": [None] * len(want), "yhat": [None] * len(want)}
-    win_se, win_ae = [], []
-    try:
-        for batch in loader:
-            pred = loss.point(model(batch)).to(torch.float64)
-            y = batch["y"].to(torch.float64)
-            err = pred - y
-            sq, ab = (err * err).flatten(1), err.abs().flatten(1)
-            se += float(sq.sum())
-            ae += float(ab.sum())
-            win_se.append(sq.mean(1).numpy())
-            win_ae.append(ab.mean(1).numpy())
-            b = y.shape[0]
-            for i, k in want.items():
-                if n_win <= i < n_win + b:
-                    j = i - n_win
-                    keep["x"][k] = batch["x"][j, :, -1].numpy().astype(np.float32)
-                    keep["y"][k] = y[j, :, -1].numpy().astype(np.float32)
-                    keep["yhat"][k] = pred[j, :, -1].numpy().astype(np.float32)
-            n_win += b
-            n_val += y.numel()
-    finally:
-        model.train(was_training)
+    win_se, win_ae, forecasts = [], [], []
+    for pred, batch in pairs:
+        pred = pred.to(torch.float64)
+        y = batch["y"].to(torch.float64)
+        if pred.shape != y.shape:  # pragma: no cover - guard
+            raise AssertionError(f"forecast shape {tuple(pred.shape)} != truth {tuple(y.shape)}")
+        err = pred - y
+        sq, ab = (err * err).flatten(1), err.abs().flatten(1)
+        se += float(sq.sum())
+        ae += float(ab.sum())
+        win_se.append(sq.mean(1).numpy())
+        win_ae.append(ab.mean(1).numpy())
+        if keep_forecasts:
+            forecasts.append(pred.numpy().astype(np.float32))
+        b = y.shape[0]
+        for i, k in want.items():
+            if n_win <= i < n_win + b:
+                j = i - n_win
+                keep["x"][k] = batch["x"][j, :, -1].numpy().astype(np.float32)
+                keep["y"][k] = y[j, :, -1].numpy().astype(np.float32)
+                keep["yhat"][k] = pred[j, :, -1].numpy().astype(np.float32)
+        n_win += b
+        n_val += y.numel()
     metrics = {"mse": se / n_val, "mae": ae / n_val, "windows": n_win, "values": n_val}
     arrays = {k: np.stack(v) for k, v in keep.items()} if want and all(
         v is not None for v in keep["x"]) else {}
@@ -133,6 +153,8 @@ def evaluate_split(model: torch.nn.Module, loss, loader, *, samples: np.ndarray 
         # Per-window errors (for diagnostics such as a dropped last batch; never the headline).
         arrays["window_mse"] = np.concatenate(win_se)
         arrays["window_mae"] = np.concatenate(win_ae)
+    if keep_forecasts:
+        arrays["forecast"] = np.concatenate(forecasts)
     return metrics, arrays
 
 
@@ -200,6 +222,8 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
     }
     if cell.val_fold:
         row["val_fold"] = cell.val_fold
+    if cell.model == ENSEMBLE:
+        return _run_ensemble(cell, prep, row, out_dir, t0)
     torch.manual_seed(cell.seed)
     np.random.seed(cell.seed % (2**32))
     loss = make_loss(train["loss"])
@@ -232,43 +256,114 @@ def run_cell(cell: Cell, data: BenchData, *, out_dir: Path | None = None,
         fit = {"epochs": report.epochs, "best_epoch": report.best_epoch,
                "best_val_loss": report.best_val_loss, "train_seconds": report.seconds}
     model = model.cpu()
-    t_eval = time.perf_counter()
-    val_metrics, _ = evaluate_split(model, loss, val_loader)
     row.update(fit)
-    if prep.test is None:  # a validation fold: selection only, no test split exists
-        row.update({
-            "status": "ok", "val_mse": val_metrics["mse"], "val_mae": val_metrics["mae"],
-            "eval_seconds": time.perf_counter() - t_eval, "wall_seconds": time.perf_counter() - t0,
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        })
-        _write(out_dir, cell, row)
-        return row
-    test_loader = window_loader(prep.test, eval_bs)
-    n_test = len(prep.test)
-    picks = np.unique(np.linspace(0, n_test - 1, N_SAMPLES).round().astype(int))
-    test_metrics, arrays = evaluate_split(model, loss, test_loader, samples=picks)
-    if test_metrics["windows"] != row["windows"]["test"]:  # pragma: no cover - guard
-        raise AssertionError("test windows were dropped")
-    if "window_mse" in arrays:
-        # Diagnostic only (never the headline): the test MSE the pre-2024 TSLib loaders would
-        # report with drop_last=True at batch size B (benchmarks.md §1.3).
-        w = arrays["window_mse"].astype(np.float64)
-        row["diag_drop_last_mse"] = {str(b): float(w[: len(w) - len(w) % b].mean())
-                                     for b in DROP_LAST_BATCHES if len(w) >= b}
+
+    def forecast(split: str, loader, **kw):
+        return evaluate_split(model, loss, loader, **kw)
+
+    return _score_splits(cell, prep, forecast, row, out_dir, t0)
+
+
+Forecaster = Callable[..., tuple[dict[str, float], dict[str, np.ndarray]]]
+
+
+def _score_splits(cell: Cell, prep: PreparedSplits, forecast: Forecaster, row: dict[str, Any],
+                  out_dir: Path | None, t0: float, extra_seconds: float = 0.0) -> dict[str, Any]:
+    """Score the validation (and test) windows with ``forecast(split, loader, samples=...,
+    keep_forecasts=...)``, complete ``row`` and write it with the cell's files.
+    ``extra_seconds`` (an ensemble's members' wall time) counts in ``wall_seconds``."""
+    t_eval = time.perf_counter()
+    eval_bs = int(cell.train["eval_batch_size"])
+    keep = cell.keep_forecasts and out_dir is not None
+    val_metrics, val_arrays = forecast("val", window_loader(prep.val, eval_bs), keep_forecasts=keep)
+    row.update({"val_mse": val_metrics["mse"], "val_mae": val_metrics["mae"]})
+    kept = {"val": val_arrays.get("forecast")}
+    arrays: dict[str, np.ndarray] = {}
+    picks = np.zeros(0, dtype=int)
+    if prep.test is not None:   # else a validation fold: selection only, no test split exists
+        picks = np.unique(np.linspace(0, len(prep.test) - 1, N_SAMPLES).round().astype(int))
+        test_metrics, arrays = forecast("test", window_loader(prep.test, eval_bs), samples=picks,
+                                        keep_forecasts=keep)
+        kept["test"] = arrays.pop("forecast", None)
+        if test_metrics["windows"] != row["windows"]["test"]:  # pragma: no cover - guard
+            raise AssertionError("test windows were dropped")
+        if "window_mse" in arrays:
+            # Diagnostic only (never the headline): the test MSE the pre-2024 TSLib loaders would
+            # report with drop_last=True at batch size B (benchmarks.md §1.3).
+            w = arrays["window_mse"].astype(np.float64)
+            row["diag_drop_last_mse"] = {str(b): float(w[: len(w) - len(w) % b].mean())
+                                         for b in DROP_LAST_BATCHES if len(w) >= b}
+        row.update({"mse": test_metrics["mse"], "mae": test_metrics["mae"],
+                    "test_windows": test_metrics["windows"], "test_values": test_metrics["values"]})
     row.update({
         "status": "ok",
-        "mse": test_metrics["mse"], "mae": test_metrics["mae"],
-        "test_windows": test_metrics["windows"], "test_values": test_metrics["values"],
-        "val_mse": val_metrics["mse"], "val_mae": val_metrics["mae"],
         "eval_seconds": time.perf_counter() - t_eval,
-        "wall_seconds": time.perf_counter() - t0,
+        "wall_seconds": time.perf_counter() - t0 + extra_seconds,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     })
+    if keep:   # before the row: a row on disk means its forecasts are there too
+        _save_npz_atomic(forecasts_path(out_dir, cell), compress=False,
+                         **{k: v for k, v in kept.items() if v is not None})
     if out_dir is not None and arrays:
         _save_npz_atomic(samples_path(out_dir, cell), index=picks, first_target_row=
                          prep.spans.test[0] + cell.lookback + picks, **arrays)
     _write(out_dir, cell, row)
     return row
+
+
+def _run_ensemble(cell: Cell, prep: PreparedSplits, row: dict[str, Any], out_dir: Path | None,
+                  t0: float) -> dict[str, Any]:
+    """Average the stored forecasts of the ensemble's member cells and score them.
+
+    Every member forecasts the same target windows whatever its look-back (the protocol starts
+    each split's first target at its border), which the shapes check.
+    """
+    if out_dir is None:
+        raise ValueError(f"{cell.describe()}: an ensemble averages its members' stored forecasts "
+                         "and needs the run directory (out_dir)")
+    members = cell.hparams["members"]
+    stored: list[dict[str, np.ndarray]] = []
+    member_rows = []
+    for m in members:
+        rel = Path(m["path"])
+        try:
+            mrow = json.loads((Path(out_dir) / CELLS_DIR / rel.with_suffix(".json")).read_text())
+        except (OSError, json.JSONDecodeError):
+            mrow = {}
+        fpath = Path(out_dir) / FORECASTS_DIR / rel.with_suffix(".npz")
+        if mrow.get("signature") != m["signature"] or mrow.get("status") != "ok" or not fpath.is_file():
+            raise ValueError(f"{cell.describe()}: member {m['label']!r} ({rel}) has no finished result "
+                             f"with stored forecasts in {out_dir}; run the grid that holds the "
+                             "ensemble (its members join it automatically)")
+        with np.load(fpath) as z:
+            stored.append({k: z[k] for k in z.files})
+        member_rows.append(mrow)
+    row["members"] = {m["label"]: {"path": m["path"], "val_mse": r.get("val_mse"), "mse": r.get("mse")}
+                      for m, r in zip(members, member_rows, strict=True)}
+    row["params"] = int(sum(r.get("params", 0) for r in member_rows))
+    row.update({"epochs": 0, "best_epoch": None, "best_val_loss": None, "train_seconds": 0.0})
+
+    def forecast(split: str, loader, **kw):
+        per_member = [s[split] for s in stored]
+        if len({f.shape for f in per_member}) != 1:
+            raise ValueError(f"{cell.describe()}: members' {split} forecasts differ in shape "
+                             f"{[f.shape for f in per_member]}")
+        mean = np.mean(np.stack(per_member), axis=0, dtype=np.float64)
+
+        def pairs():
+            i = 0
+            for batch in loader:
+                n = batch["y"].shape[0]
+                yield torch.from_numpy(mean[i:i + n]), batch
+                i += n
+            if i != len(mean):
+                raise ValueError(f"{cell.describe()}: members stored {len(mean)} {split} windows, "
+                                 f"the split has {i}")
+        return score_forecasts(pairs(), **kw)
+
+    # an ensemble costs what its members cost
+    members_seconds = float(sum(r.get("wall_seconds", 0.0) for r in member_rows))
+    return _score_splits(cell, prep, forecast, row, out_dir, t0, members_seconds)
 
 
 def _write(out_dir: Path | None, cell: Cell, row: dict[str, Any]) -> None:
@@ -292,6 +387,8 @@ def _finished(out_dir: Path, cell: Cell, digest: str | None = None) -> bool:
         return False
     if digest is not None and row.get("data_digest") not in (None, digest):
         return False
+    if cell.keep_forecasts and row.get("status") == "ok" and not forecasts_path(out_dir, cell).is_file():
+        return False   # an ensemble needs them: rerun (same seed, same result) to store them
     return row.get("signature") == cell.signature() and row.get("status") in ("ok", "skipped")
 
 
