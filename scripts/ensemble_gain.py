@@ -1,13 +1,15 @@
 """What would averaging the forecasts of several trained models gain? (a diagnostic, no preset)
 
-Trains every member — each (model label, look-back, seed) — of a preset exactly as
-``xlstm-ts bench`` trains a cell (``run_cell``), keeps its forecasts on the validation windows
-(and on the test windows for fold 0), and prints per split: each member's MSE, their mean
-(what the bench table reports for single models) and the MSE of the members' averaged
-forecast. With several labels (``--label xlstm_mixer,patchtst,dlinear``) it also prints the
-averaged forecast of every combination of two or more labels. Members with different look-backs
-forecast the same target windows (the protocol starts every split's first target at its border),
-which the script checks.
+Runs every member — each (model label, look-back, seed) — of a preset as ``xlstm-ts bench``
+cells that store their forecasts (``keep_forecasts``) in ``--run-dir`` (resumable: finished
+cells with stored forecasts are reused, also those of a bench run directory), and prints per
+split: each member's MSE, their mean (what the bench table reports for single models) and the
+MSE of the members' averaged forecast. With several labels (``--label xlstm_mixer,patchtst,dlinear``)
+it also prints the averaged forecast of every combination of two or more labels. Members with
+different look-backs forecast the same target windows (the protocol starts every split's first
+target at its border), which the script checks. An ensemble the bench should report is a preset
+label with ``members`` (docs/benchmarks.md §2); this script explores seeds, look-backs and
+combinations before one is chosen.
 
     python scripts/ensemble_gain.py --config etth1 --label xlstm_mixer --horizon 96 \
         --val-folds 0,1,2 --seeds 2021,2022,2023 --out runs/ens/etth1_96.json
@@ -16,57 +18,33 @@ which the script checks.
     python scripts/ensemble_gain.py --config etth1 --label xlstm_mixer,patchtst,dlinear --horizon 96 \
         --val-folds 0,1,2 --seeds 2021 --out runs/ens/etth1_96_models.json
 
-Nothing is written to a bench run directory; the JSON holds the numbers printed.
+The JSON holds the numbers printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
-from collections.abc import Iterator
+import json
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import xlstm_ts.bench.runner as runner
 from xlstm_ts._atomic import atomic_write_json
+from xlstm_ts.bench import prepare_splits, run_grid
 from xlstm_ts.bench.config import expand_cells, load_bench_config
 from xlstm_ts.bench.protocol import load_bench_data
+from xlstm_ts.bench.runner import cell_path, forecasts_path
 
-SPLITS = ("val", "test")  # the order in which run_cell evaluates
+SPLITS = ("val", "test")
 
 
-@contextlib.contextmanager
-def captured_forecasts(store: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[None]:
-    """Record (forecast, truth) of every ``evaluate_split`` call that ``run_cell`` makes.
-
-    A forward hook keeps what the model returns inside ``evaluate_split``'s own pass over the
-    windows, so nothing is computed twice.
-    """
-    original = runner.evaluate_split
-
-    def evaluate_and_keep(model, loss, loader, **kw):
-        preds, truths = [], []
-
-        def keep(_module, args, output):
-            preds.append(loss.point(output).detach().double().numpy())
-            truths.append(args[0]["y"].double().numpy())
-
-        handle = model.register_forward_hook(keep)
-        try:
-            result = original(model, loss, loader, **kw)
-        finally:
-            handle.remove()
-        store.append((np.concatenate(preds), np.concatenate(truths)))
-        return result
-
-    runner.evaluate_split = evaluate_and_keep
-    try:
-        yield
-    finally:
-        runner.evaluate_split = original
+def _truth(data, cell, split: str) -> np.ndarray:
+    ds = getattr(prepare_splits(data, cell.lookback, cell.horizon, cell.val_fold, cell.calendar), split)
+    return ds.get_batch(list(range(len(ds))))["y"].double().numpy()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -79,6 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", default="2021,2022,2023")
     ap.add_argument("--lookbacks", default=None, help="e.g. 336,512,720 (default: the preset's)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--run-dir", default=None,
+                    help="bench run directory for the member cells (default: a new temporary one)")
     ap.add_argument("--out", required=True, help="JSON file for the results")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -90,13 +70,16 @@ def main(argv: list[str] | None = None) -> dict:
     cells = expand_cells(cfg, [data], horizons=[a.horizon], models=labels, regimes=[a.regime],
                          seeds=[int(s) for s in a.seeds.split(",")], val_folds=folds,
                          lookbacks=[int(L) for L in a.lookbacks.split(",")] if a.lookbacks else None)
+    cells = [replace(c, keep_forecasts=True) for c in cells]
+    run_dir = Path(a.run_dir) if a.run_dir else Path(tempfile.mkdtemp(prefix="ensemble_gain_"))
+    run_grid(cells, {data.name: data}, run_dir, progress=False, fail_fast=True)
     forecasts: dict[int, dict[str, list]] = {}   # fold -> member -> [(pred, truth) per split]
     for cell in cells:
-        store: list = []
-        with captured_forecasts(store):
-            row = runner.run_cell(cell, data)
+        row = json.loads(cell_path(run_dir, cell).read_text())
         member = f"{cell.label}/L{cell.lookback}/seed{cell.seed}"
-        forecasts.setdefault(cell.val_fold, {})[member] = store
+        with np.load(forecasts_path(run_dir, cell)) as z:
+            forecasts.setdefault(cell.val_fold, {})[member] = [
+                (z[split].astype(np.float64), _truth(data, cell, split)) for split in SPLITS if split in z.files]
         print(f"fold {cell.val_fold} {member}: val MSE {row['val_mse']:.4f}"
               + (f" test MSE {row['mse']:.4f}" if "mse" in row else "")
               + f" (best epoch {row['best_epoch']}, {row['wall_seconds']:.0f} s)", flush=True)
