@@ -1,7 +1,9 @@
 """Run benchmark cells: fit on train, pick the weights on validation, score the test windows.
 
 Each finished cell writes ``cells/<dataset>/L<L>/H<H>/<label>/seed<seed>.json`` (atomically:
-temporary file + ``os.replace``) and a small ``.npz`` of sample test windows for plots.
+temporary file + ``os.replace``) and a small ``.npz`` of sample test windows for plots; a member
+of an ensemble label (``Cell.keep_forecasts``) also stores all its validation/test forecasts
+under ``forecasts/``, and the ensemble's cell scores their average (no training).
 Rerunning a grid skips cells whose JSON exists with the same signature (the hash of data
 source, protocol, L, H, model, hparams, training settings and seed) and the same data digest
 (an edited ``--data`` file keeps its path); a changed cell reruns.
@@ -40,8 +42,8 @@ from xlstm_ts.bench.protocol import (
 from xlstm_ts.data import window_loader
 from xlstm_ts.models import ModelSpec, build_model, make_loss
 
-__all__ = ["cell_path", "evaluate_split", "load_rows", "machine_info", "run_cell", "run_grid",
-           "write_json_atomic"]
+__all__ = ["cell_path", "evaluate_split", "forecasts_path", "load_rows", "machine_info", "run_cell",
+           "run_grid", "score_forecasts", "write_json_atomic"]
 
 CELLS_DIR = "cells"
 SAMPLES_DIR = "samples"
