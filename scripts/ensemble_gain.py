@@ -47,6 +47,63 @@ def _truth(data, cell, split: str) -> np.ndarray:
     return ds.get_batch(list(range(len(ds))))["y"].double().numpy()
 
 
+def _combinations(labels: list[str]):
+    return [c for k in range(2, len(labels) + 1) for c in itertools.combinations(labels, k)]
+
+
+def _mse(pred: np.ndarray, truth: np.ndarray) -> float:
+    return float(((pred - truth) ** 2).mean())
+
+
+def _seed_members(members, preds, combo, seed: int) -> np.ndarray:
+    """The average of the combination's members of one seed (a label with one cell — a baseline
+    — serves every seed), as a bench ensemble label averages them."""
+    picked = []
+    for label in combo:
+        mine = {n: p for n, p in zip(members, preds, strict=True) if n.split("/")[0] == label}
+        own = [p for n, p in mine.items() if n.endswith(f"/seed{seed}")]
+        picked.append(own[0] if own else next(iter(mine.values())))
+    return np.mean(picked, axis=0)
+
+
+def _fit_weights(members: dict[str, list], labels: list[str], seeds: list[int]) -> dict:
+    """Per combination: simplex weights (step 0.05) with the lowest fold-0 validation MSE, per
+    seed, and the test MSE they give, against the equal weights (means over seeds)."""
+    grid = [np.array([*w, 1.0 - sum(w)]) for k in (len(labels),)
+            for w in itertools.product(np.arange(0.0, 1.0001, 0.05), repeat=k - 1) if sum(w) <= 1.0001]
+    out = {}
+    for combo in _combinations(labels):
+        idx = [labels.index(c) for c in combo]
+        sub = [w[idx] / w[idx].sum() for w in grid if w[idx].sum() > 0.999 and np.allclose(np.delete(w, idx), 0)]
+        rows = []
+        for seed in seeds:
+            gram = {}
+            for i, split in enumerate(SPLITS):
+                ps = []
+                for label in combo:
+                    mine = {n: m for n, m in members.items() if n.split("/")[0] == label}
+                    own = [m for n, m in mine.items() if n.endswith(f"/seed{seed}")]
+                    ps.append((own[0] if own else next(iter(mine.values())))[i][0])
+                y = next(iter(members.values()))[i][1]
+                gram[split] = (np.array([[np.mean(p * q) for q in ps] for p in ps]),
+                               np.array([np.mean(p * y) for p in ps]), float(np.mean(y * y)))
+
+            def mse(w, split, gram=gram):
+                g, b, c = gram[split]
+                return float(w @ g @ w - 2 * w @ b + c)
+            best = min(sub, key=lambda w: mse(w, "val"))
+            equal = np.full(len(combo), 1.0 / len(combo))
+            rows.append((best, mse(best, "val"), mse(best, "test"), mse(equal, "val"), mse(equal, "test")))
+        name = "+".join(combo)
+        out[name] = {"weights_per_seed": [[round(float(x), 2) for x in r[0]] for r in rows],
+                     "fitted_val": float(np.mean([r[1] for r in rows])), "fitted_test": float(np.mean([r[2] for r in rows])),
+                     "equal_val": float(np.mean([r[3] for r in rows])), "equal_test": float(np.mean([r[4] for r in rows]))}
+        o = out[name]
+        print(f"fold0 weights fitted on val for {name}: {o['weights_per_seed']} -> val {o['fitted_val']:.4f} "
+              f"test {o['fitted_test']:.4f} (equal weights: val {o['equal_val']:.4f} test {o['equal_test']:.4f})")
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="bench preset (name or YAML path)")
@@ -57,6 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", default="2021,2022,2023")
     ap.add_argument("--lookbacks", default=None, help="e.g. 336,512,720 (default: the preset's)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fit-weights", action="store_true",
+                    help="also weight each combination's labels on the protocol's validation split "
+                         "(fold 0; the simplex in steps of 0.05, per seed) and score the test split with them")
     ap.add_argument("--run-dir", default=None,
                     help="bench run directory for the member cells (default: a new temporary one)")
     ap.add_argument("--out", required=True, help="JSON file for the results")
@@ -67,8 +127,9 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_bench_data(cfg["datasets"][0])
     folds = [int(k) for k in a.val_folds.split(",")]
     labels = a.label.split(",")
+    seeds = [int(s) for s in a.seeds.split(",")]
     cells = expand_cells(cfg, [data], horizons=[a.horizon], models=labels, regimes=[a.regime],
-                         seeds=[int(s) for s in a.seeds.split(",")], val_folds=folds,
+                         seeds=seeds, val_folds=folds,
                          lookbacks=[int(L) for L in a.lookbacks.split(",")] if a.lookbacks else None)
     cells = [replace(c, keep_forecasts=True) for c in cells]
     run_dir = Path(a.run_dir) if a.run_dir else Path(tempfile.mkdtemp(prefix="ensemble_gain_"))
@@ -100,13 +161,21 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{key}: member mean {np.mean(list(singles.values())):.4f}, "
                   f"averaged forecast {ens:.4f}")
             if len(labels) > 1:  # every combination of two or more model labels
-                combos = {}
-                for k in range(2, len(labels) + 1):
-                    for combo in itertools.combinations(labels, k):
-                        picked = [p for name, p in zip(members, preds, strict=True) if name.split("/")[0] in combo]
-                        combos["+".join(combo)] = float(((np.mean(picked, axis=0) - truths[0]) ** 2).mean())
-                        print(f"{key}: averaged forecast of {'+'.join(combo)} {combos['+'.join(combo)]:.4f}")
+                combos, per_seed = {}, {}
+                for combo in _combinations(labels):
+                    picked = [p for name, p in zip(members, preds, strict=True) if name.split("/")[0] in combo]
+                    name = "+".join(combo)
+                    combos[name] = float(((np.mean(picked, axis=0) - truths[0]) ** 2).mean())
+                    # as a bench ensemble label scores it: members of one seed averaged, then the
+                    # mean over seeds
+                    per_seed[name] = float(np.mean([_mse(_seed_members(members, preds, combo, seed), truths[0])
+                                                    for seed in seeds]))
+                    print(f"{key}: averaged forecast of {name} {combos[name]:.4f} "
+                          f"(per seed, mean over seeds: {per_seed[name]:.4f})")
                 results["splits"][key]["label_combinations"] = combos
+                results["splits"][key]["label_combinations_per_seed"] = per_seed
+    if a.fit_weights:
+        results["fitted_weights"] = _fit_weights(forecasts[0], labels, seeds)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, results)
