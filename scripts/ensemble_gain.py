@@ -5,7 +5,9 @@ cells that store their forecasts (``keep_forecasts``) in ``--run-dir`` (resumabl
 cells with stored forecasts are reused, also those of a bench run directory), and prints per
 split: each member's MSE, their mean (what the bench table reports for single models) and the
 MSE of the members' averaged forecast. With several labels (``--label xlstm_mixer,patchtst,dlinear``)
-it also prints the averaged forecast of every combination of two or more labels. Members with
+it also prints the averaged forecast of every combination of two or more labels (all members
+pooled, and per seed then the mean over seeds, as a bench ensemble label scores it; with
+``--fit-weights`` also with per-seed weights fitted on the fold-0 validation split). Members with
 different look-backs forecast the same target windows (the protocol starts every split's first
 target at its border), which the script checks. An ensemble the bench should report is a preset
 label with ``members`` (docs/benchmarks.md §2); this script explores seeds, look-backs and
