@@ -145,3 +145,13 @@ def test_ensemble_entries_are_checked_when_the_config_loads(tmp_path, entry, mes
     path = _config(tmp_path, bad=entry, twins=ENSEMBLES["twins"], naive_again={"model": "naive"})
     with pytest.raises(ValueError, match=message):
         load_bench_config(path)
+
+
+def test_an_ensemble_is_not_adopted_from_a_tuning_run(tmp_path, synthetic_csv):
+    from xlstm_ts.bench.adopt import adopt_cells
+
+    data = load_bench_data(path=synthetic_csv, protocol="ratio", target="load")
+    cfg = load_bench_config(_config(tmp_path, **ENSEMBLES))
+    cells = expand_cells(cfg, [data], models=["twins"], seeds=[1])
+    with pytest.raises(ValueError, match="an ensemble is not adopted"):
+        adopt_cells(cells, tmp_path / "tuning", "twins_variant", tmp_path / "out")

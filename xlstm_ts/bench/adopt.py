@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from xlstm_ts._atomic import atomic_write
-from xlstm_ts.bench.config import Cell
+from xlstm_ts.bench.config import ENSEMBLE, Cell
 from xlstm_ts.bench.runner import cell_path, samples_path, write_json_atomic
 from xlstm_ts.models.registry import resolved_hparams
 
@@ -58,6 +58,10 @@ def adopt_cells(cells: Iterable[Cell], src_dir: str | Path, src_label: str, out_
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     todo = []
     for cell in cells:
+        if cell.model == ENSEMBLE:
+            raise ValueError(f"{cell.describe()}: an ensemble is not adopted (it points at its own "
+                             "members' stored forecasts); adopt its members, then run the ensemble label "
+                             "(it only scores their forecasts)")
         src_cell = dataclasses.replace(cell, label=src_label)
         src = cell_path(src_dir, src_cell)
         if not src.is_file():
