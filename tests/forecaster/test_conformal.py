@@ -10,6 +10,8 @@ from tests.forecaster.conftest import seasonal_panel
 from xlstm_ts import XLSTMForecaster
 from xlstm_ts.metrics import coverage as metrics_coverage
 
+pytestmark = pytest.mark.one_thread  # tiny models (tests/conftest.py)
+
 SNAIVE = dict(model="seasonal_naive", model_params={"season_length": 24}, horizon=12, lookback=48)
 
 

@@ -17,6 +17,8 @@ from xlstm_ts.data import from_long, from_wide
 from xlstm_ts.models import ModelSpec, build_model
 from xlstm_ts.models.base import past_covariate_models
 
+pytestmark = pytest.mark.one_thread  # tiny models (tests/conftest.py)
+
 TINY_STREAM = {"xlstm": {"embedding_dim": 16, "num_blocks": 1, "mlstm": {"num_heads": 2, "chunk_size": 16}}}
 SMALL = {
     "xlstm_patch": {"patch_len": 8, "stride": 8, "xlstm": {"embedding_dim": 16, "num_blocks": 1}},
@@ -104,6 +106,22 @@ def test_past_only_covariate_makes_a_lagged_driver_predictable():
     mae_with = (with_hist["y"] - with_hist["y_hat"]).abs().mean()
     mae_without = (without["y"] - without["y_hat"]).abs().mean()
     assert mae_with < 0.5 * mae_without, (mae_with, mae_without)
+
+
+def test_mixer_covariate_linear_learns_a_lagged_driver_that_the_recurrence_learns_slowly():
+    """The mixer's covariates reach its channel tokens only through the recurrence; the direct
+    path (``covariate_linear``) makes the lagged driver usable within 8 epochs (MAE 0.18 vs 1.50)."""
+    df = lagged_driver_panel()
+
+    def mae(covariate_linear: bool) -> float:
+        est = XLSTMForecaster(horizon=3, lookback=24, model="xlstm_mixer", hist_cols=["temp"], calendar=False,
+                              max_epochs=8, batch_size=32, learning_rate=1e-2, random_state=0,
+                              model_params={**SMALL["xlstm_mixer"], "covariate_linear": covariate_linear})
+        cv = est.cross_validation(df, n_windows=8, step=3)
+        return float((cv["y"] - cv["y_hat"]).abs().mean())
+
+    with_path, without = mae(True), mae(False)
+    assert with_path < 0.5 * without, (with_path, without)
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,12 @@ class XLSTMMixer(ForecastModel):
        ``[memory, covariates, static, channels]`` in two views that share weights: channels in
        their original order and reversed (xLSTM-Mixer's "view mixing"), so that every channel
        token is conditioned on all other channels in one of the views.
+    ``covariate_linear=True`` adds to the linear forecast a direct path from the covariates (future-
+    known and past-only): one ``Linear(L + H -> H)`` over each covariate's rows, mixed into the
+    channels by a zero-initialised ``(C, F)`` matrix. Without it covariates reach the channel
+    tokens only through the recurrence, which learns a lagged driver slowly (a synthetic panel,
+    8 epochs at learning rate 1e-2: backtest MAE 1.50 without, 0.18 with; 20 epochs at 3e-3: 1.03,
+    0.23; ``tests/forecaster/test_past_covariates.py``).
     4. ``Linear(views*E -> H*Q)`` per channel token gives a residual that is added to the linear
        forecast (zero-initialised: training starts from the linear model); then de-normalise.
 
@@ -59,9 +65,10 @@ class XLSTMMixer(ForecastModel):
         "dropout": 0.5,
         "revin": True,
         "revin_affine": False,
+        "covariate_linear": False,
     }
     ranges: ClassVar[dict[str, Range]] = {"num_mem_tokens": NON_NEGATIVE}
-    added_hparams: ClassVar[dict[str, Any]] = {"linear_base": "shared"}
+    added_hparams: ClassVar[dict[str, Any]] = {"linear_base": "shared", "covariate_linear": False}
 
     def __init__(self, spec, **hparams):
         super().__init__(spec, **hparams)
@@ -88,6 +95,13 @@ class XLSTMMixer(ForecastModel):
         self.futr_embed = nn.Linear(L + H, E) if s.n_futr else None
         self.futr_id = nn.Parameter(torch.randn(s.n_futr, E) * 0.01) if s.n_futr else None
         self.static_embed = nn.Linear(s.n_static, E) if s.n_static else None
+        if hp["covariate_linear"] and s.n_futr:
+            # a direct path from the covariates to the linear forecast: one map over each covariate's
+            # L+H rows, mixed into the channels by a (C, F) matrix that starts at zero
+            self.cov_linear = nn.Linear(L + H, H)
+            self.cov_mix = nn.Parameter(torch.zeros(s.n_channels, s.n_futr))
+        else:
+            self.cov_linear = self.cov_mix = None
         self.dropout = nn.Dropout(hp["dropout"])
         self.head = nn.Linear(hp["views"] * E, H * s.n_outputs)
         nn.init.zeros_(self.head.weight)
@@ -102,6 +116,8 @@ class XLSTMMixer(ForecastModel):
         else:
             trend = moving_average(x, TREND_KERNEL).transpose(1, 2)
             lin = self.linear(xt - trend) + self.trend_linear(trend)
+        if self.cov_linear is not None and futr is not None:
+            lin = lin + torch.einsum("bfh,cf->bch", self.cov_linear(futr.transpose(1, 2)), self.cov_mix)
         tok = self.embed(torch.cat([xt, lin], dim=-1) if self.hparams["embed_lookback"] else lin)  # (B, C, E)
         prefix = [self.mem.expand(B, -1, -1)]
         if self.futr_embed is not None and futr is not None:
