@@ -123,8 +123,9 @@ def test_cell_signature_follows_model_and_stack_defaults(monkeypatch):
 
 
 def test_an_added_hparam_at_its_old_behaviour_keeps_cell_signatures():
-    """``linear_base`` came after results were recorded: "shared" (what every earlier cell ran)
-    must hash as before it existed, so finished cells are not rerun; another value must not."""
+    """``linear_base`` and ``covariate_linear`` came after results were recorded: "shared" / False
+    (what every earlier cell ran) must hash as before they existed, so finished cells are not
+    rerun; another value must not."""
     from xlstm_ts.bench.config import Cell
     from xlstm_ts.models.xlstm_mixer import XLSTMMixer
 
@@ -133,8 +134,9 @@ def test_an_added_hparam_at_its_old_behaviour_keeps_cell_signatures():
                     lookback=96, horizon=336, label="xlstm_mixer", model="xlstm_mixer",
                     hparams={"views": 2, **hp}, train={"max_epochs": 15}, seed=2021).signature()
 
-    assert XLSTMMixer.added_hparams == {"linear_base": "shared"}
+    assert XLSTMMixer.added_hparams == {"linear_base": "shared", "covariate_linear": False}
     assert sig() == sig(linear_base="shared") != sig(linear_base="individual") != sig(linear_base="decomposed")
+    assert sig() == sig(covariate_linear=False) != sig(covariate_linear=True)
     # a cell recorded before the hparam existed (Weather L=96 H=336 seed 2021, run 2026-11-27
     # 17:34 in session 13) still has the signature it was stored with
     import pandas as pd
