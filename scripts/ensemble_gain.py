@@ -57,35 +57,30 @@ def _mse(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(((pred - truth) ** 2).mean())
 
 
-def _seed_members(members, preds, combo, seed: int) -> np.ndarray:
-    """The average of the combination's members of one seed (a label with one cell — a baseline
-    — serves every seed), as a bench ensemble label averages them."""
-    picked = []
-    for label in combo:
-        mine = {n: p for n, p in zip(members, preds, strict=True) if n.split("/")[0] == label}
-        own = [p for n, p in mine.items() if n.endswith(f"/seed{seed}")]
-        picked.append(own[0] if own else next(iter(mine.values())))
-    return np.mean(picked, axis=0)
+def _member(members: dict, label: str, seed: int):
+    """The member of ``label`` for ``seed``; a label with one cell (a baseline) serves every seed,
+    as in a bench ensemble label."""
+    mine = {n: m for n, m in members.items() if n.split("/")[0] == label}
+    own = [m for n, m in mine.items() if n.endswith(f"/seed{seed}")]
+    return own[0] if own else next(iter(mine.values()))
+
+
+def _simplex(k: int) -> list[np.ndarray]:
+    """Weights of ``k`` members in steps of 0.05 that sum to 1."""
+    return [np.array([*w, max(0.0, 1.0 - sum(w))])
+            for w in itertools.product(np.arange(0.0, 1.0001, 0.05), repeat=k - 1) if sum(w) <= 1.0001]
 
 
 def _fit_weights(members: dict[str, list], labels: list[str], seeds: list[int]) -> dict:
     """Per combination: simplex weights (step 0.05) with the lowest fold-0 validation MSE, per
     seed, and the test MSE they give, against the equal weights (means over seeds)."""
-    grid = [np.array([*w, 1.0 - sum(w)]) for k in (len(labels),)
-            for w in itertools.product(np.arange(0.0, 1.0001, 0.05), repeat=k - 1) if sum(w) <= 1.0001]
     out = {}
     for combo in _combinations(labels):
-        idx = [labels.index(c) for c in combo]
-        sub = [w[idx] / w[idx].sum() for w in grid if w[idx].sum() > 0.999 and np.allclose(np.delete(w, idx), 0)]
         rows = []
         for seed in seeds:
             gram = {}
             for i, split in enumerate(SPLITS):
-                ps = []
-                for label in combo:
-                    mine = {n: m for n, m in members.items() if n.split("/")[0] == label}
-                    own = [m for n, m in mine.items() if n.endswith(f"/seed{seed}")]
-                    ps.append((own[0] if own else next(iter(mine.values())))[i][0])
+                ps = [_member(members, label, seed)[i][0] for label in combo]
                 y = next(iter(members.values()))[i][1]
                 gram[split] = (np.array([[np.mean(p * q) for q in ps] for p in ps]),
                                np.array([np.mean(p * y) for p in ps]), float(np.mean(y * y)))
@@ -93,7 +88,7 @@ def _fit_weights(members: dict[str, list], labels: list[str], seeds: list[int]) 
             def mse(w, split, gram=gram):
                 g, b, c = gram[split]
                 return float(w @ g @ w - 2 * w @ b + c)
-            best = min(sub, key=lambda w: mse(w, "val"))
+            best = min(_simplex(len(combo)), key=lambda w: mse(w, "val"))
             equal = np.full(len(combo), 1.0 / len(combo))
             rows.append((best, mse(best, "val"), mse(best, "test"), mse(equal, "val"), mse(equal, "test")))
         name = "+".join(combo)
@@ -170,8 +165,10 @@ def main(argv: list[str] | None = None) -> dict:
                     combos[name] = float(((np.mean(picked, axis=0) - truths[0]) ** 2).mean())
                     # as a bench ensemble label scores it: members of one seed averaged, then the
                     # mean over seeds
-                    per_seed[name] = float(np.mean([_mse(_seed_members(members, preds, combo, seed), truths[0])
-                                                    for seed in seeds]))
+                    named = dict(zip(members, preds, strict=True))
+                    per_seed[name] = float(np.mean([
+                        _mse(np.mean([_member(named, label, seed) for label in combo], axis=0), truths[0])
+                        for seed in seeds]))
                     print(f"{key}: averaged forecast of {name} {combos[name]:.4f} "
                           f"(per seed, mean over seeds: {per_seed[name]:.4f})")
                 results["splits"][key]["label_combinations"] = combos

@@ -75,17 +75,21 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def _cell_file(out_dir: Path, kind: str, relpath: Path, suffix: str) -> Path:
+    return Path(out_dir) / kind / Path(relpath).with_suffix(suffix)
+
+
 def cell_path(out_dir: Path, cell: Cell) -> Path:
-    return Path(out_dir) / CELLS_DIR / cell.relpath().with_suffix(".json")
+    return _cell_file(out_dir, CELLS_DIR, cell.relpath(), ".json")
 
 
 def samples_path(out_dir: Path, cell: Cell) -> Path:
-    return Path(out_dir) / SAMPLES_DIR / cell.relpath().with_suffix(".npz")
+    return _cell_file(out_dir, SAMPLES_DIR, cell.relpath(), ".npz")
 
 
 def forecasts_path(out_dir: Path, cell: Cell) -> Path:
     """Every validation/test forecast of a cell that an ensemble uses (``keep_forecasts``)."""
-    return Path(out_dir) / FORECASTS_DIR / cell.relpath().with_suffix(".npz")
+    return _cell_file(out_dir, FORECASTS_DIR, cell.relpath(), ".npz")
 
 
 def machine_info() -> str:
@@ -329,10 +333,10 @@ def _run_ensemble(cell: Cell, prep: PreparedSplits, row: dict[str, Any], out_dir
     for m in members:
         rel = Path(m["path"])
         try:
-            mrow = json.loads((Path(out_dir) / CELLS_DIR / rel.with_suffix(".json")).read_text())
+            mrow = json.loads(_cell_file(out_dir, CELLS_DIR, rel, ".json").read_text())
         except (OSError, json.JSONDecodeError):
             mrow = {}
-        fpath = Path(out_dir) / FORECASTS_DIR / rel.with_suffix(".npz")
+        fpath = _cell_file(out_dir, FORECASTS_DIR, rel, ".npz")
         if mrow.get("signature") != m["signature"] or mrow.get("status") != "ok" or not fpath.is_file():
             raise ValueError(f"{cell.describe()}: member {m['label']!r} ({rel}) has no finished result "
                              f"with stored forecasts in {out_dir}; run the grid that holds the "
@@ -350,7 +354,10 @@ def _run_ensemble(cell: Cell, prep: PreparedSplits, row: dict[str, Any], out_dir
         if len({f.shape for f in per_member}) != 1:
             raise ValueError(f"{cell.describe()}: members' {split} forecasts differ in shape "
                              f"{[f.shape for f in per_member]}")
-        mean = np.mean(np.stack(per_member), axis=0, dtype=np.float64)
+        total = per_member[0].astype(np.float64)   # a running sum: no stacked copy of all members
+        for f in per_member[1:]:
+            total += f
+        mean = total / len(per_member)
 
         def pairs():
             i = 0
