@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
             truths = [m[i][1] for m in members.values()]
             if not all(np.array_equal(truths[0], t) for t in truths[1:]):
                 raise AssertionError(f"fold {fold} {split}: members forecast different windows")
-            singles = {name: float(((p - truths[0]) ** 2).mean()) for name, p in zip(members, preds, strict=True)}
-            ens = float(((np.mean(preds, axis=0) - truths[0]) ** 2).mean())
+            named = dict(zip(members, preds, strict=True))
+            singles = {name: _mse(p, truths[0]) for name, p in named.items()}
+            ens = _mse(np.mean(preds, axis=0), truths[0])
             key = f"fold{fold}_{split}"
             results["splits"][key] = {"members": singles, "member_mean": float(np.mean(list(singles.values()))),
                                       "ensemble": ens}
@@ -160,12 +161,11 @@ def main(argv: list[str] | None = None) -> dict:
             if len(labels) > 1:  # every combination of two or more model labels
                 combos, per_seed = {}, {}
                 for combo in _combinations(labels):
-                    picked = [p for name, p in zip(members, preds, strict=True) if name.split("/")[0] in combo]
+                    picked = [p for member, p in named.items() if member.split("/")[0] in combo]
                     name = "+".join(combo)
-                    combos[name] = float(((np.mean(picked, axis=0) - truths[0]) ** 2).mean())
+                    combos[name] = _mse(np.mean(picked, axis=0), truths[0])
                     # as a bench ensemble label scores it: members of one seed averaged, then the
                     # mean over seeds
-                    named = dict(zip(members, preds, strict=True))
                     per_seed[name] = float(np.mean([
                         _mse(np.mean([_member(named, label, seed) for label in combo], axis=0), truths[0])
                         for seed in seeds]))
